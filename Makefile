@@ -1,0 +1,59 @@
+# The course's commands. Every target sets up .venv first when it is missing or out of date.
+#   make lab        open the lessons in JupyterLab
+#   make test       unit tests + execute every notebook (what CI runs)
+#   make execute    re-execute every notebook in place (commit the outputs)
+#   make student    write student copies without solutions to build/student/
+#   make bench      run the speed benchmark (writes benchmarks/results/)
+#   make lock       rewrite constraints.txt from the current .venv
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+NB     ?= notebooks/[0-9]*.ipynb
+
+# Quiet, deterministic and small: TF logs off, two threads (the course's laptop).
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONHASHSEED := 0
+export PYTHONWARNINGS := ignore::DeprecationWarning
+
+.PHONY: setup lab test unit notebooks execute student bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+lab: $(STAMP)
+	@echo "JupyterLab will print its URL below (open the one with ?token=...)."
+	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1 --port=$(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-cell-timeout=900
+
+execute: $(STAMP)
+	$(BIN)/python tools/execute_notebooks.py $(NB)
+
+student: $(STAMP)
+	$(BIN)/python tools/make_student_copies.py notebooks build/student
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_cam.py
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch==' > constraints.tmp
+	@{ echo '# Exact versions tested together. Regenerate with `make lock` after changing requirements.txt.'; \
+	   echo 'torch==2.13.0'; cat constraints.tmp; } > constraints.txt; rm -f constraints.tmp
+
+clean:
+	rm -rf build .cache

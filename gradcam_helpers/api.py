@@ -1,0 +1,209 @@
+"""One entry point for both frameworks: ``explain(model, images, method=..., layer=..., target=...)``.
+
+The pipeline is the same for every method and both frameworks:
+
+1. the adapter checks the images and captures, in one forward pass (plus one backward pass down to
+   the target layer for gradient methods), the activations, gradients and pre-softmax logits;
+2. the framework-free core (``methods``) turns them into raw maps at feature resolution;
+3. the maps are upsampled to the input size and normalised per image to [0, 1].
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import methods as core
+
+TargetSpec = "int | Sequence[int] | None"
+
+
+@dataclass
+class Explanation:
+    """The result of :func:`explain`.
+
+    Attributes
+    ----------
+    maps : (N, H, W) float32 in [0, 1] — at input resolution, each map divided by its own maximum
+        (an all-zero map stays all zero)
+    raw : (N, h, w) float32 >= 0 — at the target layer's resolution, after ReLU, before normalisation
+    targets : (N,) int64 — the class explained for each image
+    logits : (N, classes) float32 — the model's class scores before softmax
+    layer : str — the target layer's name (Keras) or dotted path (PyTorch)
+    method : str
+    framework : "keras" or "torch"
+    """
+
+    maps: np.ndarray
+    raw: np.ndarray
+    targets: np.ndarray
+    logits: np.ndarray
+    layer: str
+    method: str
+    framework: str
+    extras: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """(N,) the pre-softmax score of each image's target class."""
+        return self.logits[np.arange(len(self.targets)), self.targets]
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(N, classes) softmax of the logits."""
+        z = self.logits - self.logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+
+def _make_adapter(model, layer, score_fn):
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        from .torch_adapter import TorchAdapter
+
+        return TorchAdapter(model, layer=layer, score_fn=score_fn)
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(model, keras.layers.Layer):
+        from .keras_adapter import KerasAdapter
+
+        return KerasAdapter(model, layer=layer, score_fn=score_fn)
+    raise TypeError(f"explain() takes a keras.Model or a torch.nn.Module; got {type(model).__name__}")
+
+
+class Explainer:
+    """A reusable explainer for one model and one target layer.
+
+    The first call inspects the model once (a dry forward pass on one image finds the target layer
+    and the final softmax); later calls reuse that. Nothing is left attached to the model between
+    calls: no hooks, no wrappers.
+
+    Parameters
+    ----------
+    model : keras.Model or torch.nn.Module
+    layer : None, a name / dotted path, or the layer/module itself (see :func:`explain`)
+    score_fn : optional callable mapping the model's output to (N, classes) class scores; by default
+        a final softmax/sigmoid is bypassed and its input (the logits) is used
+    batch_size : images per forward pass (memory bound); the result is the same for any value
+    score_cam_batch_size : masked images per forward pass in Score-CAM
+    score_cam_convention : ``"paper"`` or ``"channel_softmax"`` (see :func:`methods.score_cam_weights`)
+    progress : show a progress bar for Score-CAM (True/False; None = only when it is slow)
+    """
+
+    def __init__(self, model, layer=None, *, score_fn: Callable | None = None, batch_size: int = 32,
+                 score_cam_batch_size: int = 64, score_cam_convention: str = "paper",
+                 progress: bool | None = None):
+        if batch_size < 1 or score_cam_batch_size < 1:
+            raise ValueError("batch sizes must be at least 1")
+        self.adapter = _make_adapter(model, layer, score_fn)
+        self.batch_size = batch_size
+        self.score_cam_batch_size = score_cam_batch_size
+        self.score_cam_convention = score_cam_convention
+        self.progress = progress
+
+    @property
+    def layer(self) -> str:
+        """The target layer's name; known after the first call."""
+        return self.adapter.layer_name
+
+    def __call__(self, images, method: str = "gradcam", target=None) -> Explanation:
+        """Explain a batch. See :func:`explain` for the arguments and the result."""
+        spec = core.get_method(method)
+        x = self.adapter.validate(images)
+        n = len(x)
+        targets = None if target is None else np.asarray(target)
+        if targets is not None and targets.ndim == 1 and len(targets) != n:
+            raise ValueError(f"got {len(targets)} targets for {n} images: pass one class index per "
+                             "image, a single int for all of them, or None for each image's top class")
+        parts = []
+        for start in range(0, n, self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            t = targets if targets is None or targets.ndim == 0 else targets[chunk]
+            parts.append(self._explain_batch(x[chunk], spec, t))
+        raw = np.concatenate([p[0] for p in parts])
+        capture_logits = np.concatenate([p[1] for p in parts])
+        used_targets = np.concatenate([p[2] for p in parts])
+        size = self.adapter.spatial_size(x)
+        maps = core.normalize_maps(core.resize_maps(raw, size))
+        return Explanation(maps=maps, raw=raw.astype(np.float32), targets=used_targets,
+                           logits=capture_logits, layer=self.adapter.layer_name, method=spec.name,
+                           framework=self.adapter.framework)
+
+    def _explain_batch(self, x, spec: core.Method, target):
+        adapter = self.adapter
+        cap = adapter.capture(x, target, gradients=spec.needs == "gradients")
+        a = cap.activations
+        if spec.needs == "gradients":
+            raw = core.GRADIENT_METHODS[spec.name](a, cap.gradients)
+        elif spec.needs == "activations":
+            raw = core.eigencam(a)
+        elif spec.needs == "cam_weights":
+            weights = adapter.cam_class_weights()  # (K, classes)
+            if weights.shape[0] != a.shape[-1]:
+                raise ValueError(f"the Dense kernel has {weights.shape[0]} inputs but the layer "
+                                 f"{adapter.layer_name!r} has {a.shape[-1]} channels")
+            raw = core.cam(a, weights[:, cap.targets].T)
+        else:
+            raw = self._score_cam(x, cap)
+        if not np.all(np.isfinite(raw)):
+            raise FloatingPointError(f"{spec.name} produced non-finite values: check the model's "
+                                     "output for NaN/inf (e.g. a log of 0 in the last layer)")
+        return raw, cap.logits, cap.targets
+
+    def _score_cam(self, x, cap) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        adapter = self.adapter
+        nhwc = adapter.to_channels_last(x)
+        masks = core.score_cam_masks(cap.activations, nhwc.shape[1:3])  # (N, K, H, W)
+        n, k = masks.shape[:2]
+        weights = np.zeros((n, k))
+        total = n * k
+        show = self.progress if self.progress is not None else total > 2048
+        with tqdm(total=total, desc="Score-CAM", unit="mask", disable=not show, leave=False) as bar:
+            for i in range(n):
+                scores = []
+                for start in range(0, k, self.score_cam_batch_size):
+                    m = masks[i, start:start + self.score_cam_batch_size, :, :, None]
+                    masked = nhwc[i][None] * m
+                    scores.append(adapter.logits(adapter.from_channels_last(masked)))
+                    bar.update(len(m))
+                weights[i] = core.score_cam_weights(np.concatenate(scores), int(cap.targets[i]),
+                                                    self.score_cam_convention)
+        return core.weighted_sum(cap.activations, weights)
+
+
+def explain(model, images, method: str = "gradcam", layer=None, target=None, *,
+            score_fn: Callable | None = None, **options: Any) -> Explanation:
+    """Explain why ``model`` classified ``images`` as it did, with a CAM-family method.
+
+    Parameters
+    ----------
+    model : keras.Model (Functional, Sequential, nested base, subclassed) or torch.nn.Module
+    images : Keras: (N, H, W, C) float array; PyTorch: (N, C, H, W) tensor or array.
+        Preprocessed the way the model expects.
+    method : "cam", "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam" or
+        "scorecam"
+    layer : None (automatic: the last layer with a 4-D output that is not a pooling layer), a name
+        (Keras; nested models are searched) / dotted path such as "layer4.1" or "layer4[-1]"
+        (PyTorch), or the layer/module object
+    target : None (each image's top class), an int (that class for every image) or a sequence of
+        ints (one per image)
+    score_fn, **options : see :class:`Explainer`
+
+    Returns
+    -------
+    Explanation
+        ``maps`` (N, H, W) float32 in [0, 1] at input resolution, ``raw`` (N, h, w), ``targets``,
+        ``logits`` (pre-softmax), ``scores``, ``layer``, ``method``.
+
+    Notes
+    -----
+    Gradient methods differentiate the class score *before* softmax: the softmax output of a
+    confident prediction is flat, so its gradient is nearly zero and the map degenerates.
+    """
+    return Explainer(model, layer, score_fn=score_fn, **options)(images, method=method, target=target)

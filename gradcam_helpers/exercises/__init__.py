@@ -1,0 +1,50 @@
+"""Exercise support: solution markers, student copies, and per-lesson answer checkers.
+
+Exercises in the lessons follow nbgrader's convention::
+
+    def my_answer(...):
+        ### BEGIN SOLUTION
+        ...the reference solution...
+        ### END SOLUTION
+
+followed by a check cell that calls a checker from ``gradcam_helpers.exercises.lessonNN``. A checker
+raises ``AssertionError`` with a hint when the answer is wrong. ``make student`` removes everything
+between the markers, so learners get a stub to fill in.
+"""
+from __future__ import annotations
+
+import re
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+STUB = "# ここにコードを書いてください (YOUR CODE HERE)\nraise NotImplementedError()"
+
+_BLOCK = re.compile(
+    r"^(?P<indent>[ \t]*)" + re.escape(BEGIN) + r"[^\n]*\n.*?^[ \t]*" + re.escape(END) + r"[^\n]*$",
+    re.S | re.M,
+)
+
+
+def has_solution(source: str) -> bool:
+    """Whether a cell's source contains a solution block."""
+    return BEGIN in source
+
+
+def replace_solutions(source: str, replacement: str = STUB) -> str:
+    """Replace every solution block with ``replacement``, indented like the block's markers.
+
+    Raises
+    ------
+    ValueError
+        If the markers are unbalanced (a BEGIN without END), so a broken exercise is noticed
+        instead of shipping its solution to students.
+    """
+    if source.count(BEGIN) != source.count(END):
+        raise ValueError(f"unbalanced solution markers: {source.count(BEGIN)} × '{BEGIN}', "
+                         f"{source.count(END)} × '{END}'")
+
+    def indent(match: re.Match) -> str:
+        pad = match.group("indent")
+        return "\n".join(pad + line if line else line for line in replacement.splitlines())
+
+    return _BLOCK.sub(indent, source)

@@ -1,0 +1,320 @@
+"""The CAM family, framework-free: every method's math, written once, over NumPy arrays.
+
+The adapters (``keras_adapter``, ``torch_adapter``) capture what a method needs from a model; this
+module turns it into maps. Shapes are channels-last throughout:
+
+- ``activations`` A : (N, h, w, K) float — the target layer's output for N images
+- ``gradients``   G : (N, h, w, K) float — d(score of image i's target class) / dA, where the score
+  is the class logit **before softmax** (the gradient of a saturated softmax output is ~0 and the
+  map degenerates; see lesson 04)
+- a method returns ``raw`` maps (N, h, w) float32 >= 0 (after ReLU, before normalisation).
+
+Each gradient method is one function of (A, G) — most only say how channel weights are computed,
+and ``weighted_sum`` does the rest. Channel weights and maps are computed **per image**: nothing is
+pooled over the batch.
+
+References are given in each function's docstring. Where two published conventions differ, the
+docstring says which one is followed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+EPS = 1e-7
+
+
+@dataclass(frozen=True)
+class Method:
+    """A CAM-family method as the pipeline sees it.
+
+    ``needs`` is what the adapter must capture: ``"gradients"`` (A and G), ``"activations"`` (A
+    only), ``"cam_weights"`` (A and the Dense weights after GAP) or ``"scores"`` (A and forward
+    passes of masked inputs).
+    """
+
+    name: str
+    needs: str
+    paper: str
+
+
+# ---------------------------------------------------------------------------------------------
+# shared steps
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0), the last step of every method: only evidence *for* the class is kept."""
+    return np.maximum(x, 0)
+
+
+def weighted_sum(activations: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ReLU(sum_k weights[n, k] * A[n, :, :, k]) for each image n.
+
+    Parameters
+    ----------
+    activations : (N, h, w, K) array
+    weights : (N, K) array, one weight per channel **per image**
+
+    Returns
+    -------
+    (N, h, w) float32 array, >= 0
+    """
+    maps = np.einsum("nhwk,nk->nhw", activations.astype(np.float64), weights.astype(np.float64))
+    return relu(maps).astype(np.float32)
+
+
+def normalize_maps(maps: np.ndarray) -> np.ndarray:
+    """Divide each map by its own maximum so that it lies in [0, 1].
+
+    A map that is all zero (no positive evidence) stays all zero: no division by zero, no NaN.
+    Maps are expected to be >= 0 (every method ends with ReLU); negative values are clipped.
+
+    The Grad-CAM paper and the Keras example divide by the maximum; pytorch-grad-cam subtracts
+    the minimum first. After the ReLU the minimum is 0 whenever some location has no evidence, and
+    the two agree; they differ only on maps that are positive everywhere, where dividing by the
+    maximum keeps the information that attention is spread over the whole image.
+
+    Parameters
+    ----------
+    maps : (N, H, W) array
+
+    Returns
+    -------
+    (N, H, W) float32 array in [0, 1]
+    """
+    maps = np.clip(np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=0.0, posinf=0.0), 0, None)
+    peak = maps.reshape(len(maps), -1).max(axis=1) if maps.size else np.zeros(len(maps))
+    scale = np.where(peak > EPS, peak, 1.0)
+    out = maps / scale[:, None, None]
+    out[peak <= EPS] = 0.0
+    return out.astype(np.float32)
+
+
+def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of (N, h, w) maps to (N, H, W), half-pixel centres, edges clamped.
+
+    The same convention as ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)`` and
+    ``tf.image.resize(..., "bilinear")`` for upsampling, in plain NumPy so that the core needs no
+    image library and gives identical results for both frameworks.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    out_h, out_w = size
+    in_h, in_w = maps.shape[1:]
+    if (in_h, in_w) == (out_h, out_w):
+        return maps.astype(np.float32)
+
+    def axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+        pos = np.clip(pos, 0, n_in - 1)
+        low = np.floor(pos).astype(int)
+        high = np.minimum(low + 1, n_in - 1)
+        return low, high, pos - low
+
+    y0, y1, wy = axis_weights(in_h, out_h)
+    x0, x1, wx = axis_weights(in_w, out_w)
+    rows = maps[:, y0, :] * (1 - wy)[None, :, None] + maps[:, y1, :] * wy[None, :, None]
+    out = rows[:, :, x0] * (1 - wx)[None, None, :] + rows[:, :, x1] * wx[None, None, :]
+    return out.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient methods: f(A, G) -> raw maps
+
+
+def gradcam(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al., ICCV 2017, "Grad-CAM: Visual Explanations from Deep Networks via
+    Gradient-based Localization").
+
+    alpha[n, k] = mean_{i,j} G[n, i, j, k];   map[n] = ReLU(sum_k alpha[n, k] A[n, :, :, k]).
+
+    On a network whose last convolution is followed by global average pooling and one Dense layer,
+    alpha[n, k] = W[k, c] / (h w): Grad-CAM equals CAM up to a positive factor.
+    """
+    return weighted_sum(activations, gradients.mean(axis=(1, 2)))
+
+
+def gradcam_plus_plus(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """Grad-CAM++ (Chattopadhay et al., WACV 2018, "Grad-CAM++: Improved Visual Explanations for Deep
+    Convolutional Networks").
+
+    With the paper's exponential-score identity (higher derivatives written as powers of G):
+
+        a[n,i,j,k] = G^2 / (2 G^2 + sum_{a,b} A[n,a,b,k] * G^3)   (0 where G = 0)
+        alpha[n,k] = sum_{i,j} a[n,i,j,k] * ReLU(G[n,i,j,k])
+        map[n]     = ReLU(sum_k alpha[n,k] A[n,:,:,k])
+
+    This is the convention of the authors' code and of pytorch-grad-cam.
+    """
+    a = activations.astype(np.float64)
+    g = gradients.astype(np.float64)
+    g2, g3 = g**2, g**3
+    denominator = 2 * g2 + a.sum(axis=(1, 2), keepdims=True) * g3
+    denominator = np.where(denominator != 0, denominator, 1.0)
+    aij = np.where(g != 0, g2 / denominator, 0.0)
+    weights = (aij * relu(g)).sum(axis=(1, 2))
+    return weighted_sum(a, weights)
+
+
+def xgradcam(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """XGrad-CAM (Fu et al., BMVC 2020, "Axiom-based Grad-CAM").
+
+    alpha[n,k] = sum_{i,j} (A[n,i,j,k] / sum_{a,b} A[n,a,b,k]) * G[n,i,j,k]: gradients weighted by
+    the channel's normalised activation. Channels with no activation get weight 0.
+    """
+    a = activations.astype(np.float64)
+    g = gradients.astype(np.float64)
+    total = a.sum(axis=(1, 2))
+    weights = np.divide((a * g).sum(axis=(1, 2)), total, out=np.zeros_like(total),
+                        where=np.abs(total) > EPS)
+    return weighted_sum(a, weights)
+
+
+def hirescam(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """HiResCAM (Draelos & Carin, 2020, "Use HiResCAM instead of Grad-CAM for faithful explanations
+    of convolutional neural networks").
+
+    map[n] = ReLU(sum_k G[n,:,:,k] * A[n,:,:,k]): the element-wise product, no spatial averaging of
+    the gradient, so the map shows the locations that actually raised the score.
+    """
+    product = (activations.astype(np.float64) * gradients.astype(np.float64)).sum(axis=-1)
+    return relu(product).astype(np.float32)
+
+
+def layercam(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """LayerCAM (Jiang et al., IEEE TIP 2021, "LayerCAM: Exploring Hierarchical Class Activation
+    Maps for Localization").
+
+    map[n] = ReLU(sum_k ReLU(G[n,:,:,k]) * A[n,:,:,k]): each location weighted by its own positive
+    gradient, which keeps fine detail when used on earlier layers.
+    """
+    product = (relu(gradients.astype(np.float64)) * activations.astype(np.float64)).sum(axis=-1)
+    return relu(product).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# methods without gradients
+
+
+def cam(activations: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
+    """CAM (Zhou et al., CVPR 2016, "Learning Deep Features for Discriminative Localization").
+
+    For a network  A -> global average pooling -> Dense(W, b):  map[n] = ReLU(sum_k W[k, c_n] A[n,:,:,k])
+    with c_n image n's target class. The bias is left out (it is the same everywhere).
+
+    Parameters
+    ----------
+    activations : (N, h, w, K) array
+    class_weights : (N, K) array — column ``W[:, c_n]`` of the Dense kernel for each image
+    """
+    return weighted_sum(activations, class_weights)
+
+
+def eigencam(activations: np.ndarray) -> np.ndarray:
+    """Eigen-CAM (Muhammad & Yeasin, IJCNN 2020, "Eigen-CAM: Class Activation Map using Principal
+    Components").
+
+    The projection of each location's K-vector on the first principal component of that image's
+    centred activations (an SVD of the (h w, K) matrix), then ReLU. Class-agnostic: the target
+    does not change the map. The sign of a principal component is arbitrary; it is chosen so that
+    the projection correlates positively with the mean activation over channels, so the map
+    highlights strongly activated regions instead of flipping between runs.
+    """
+    a = activations.astype(np.float64)
+    n, h, w, k = a.shape
+    maps = np.zeros((n, h, w), dtype=np.float64)
+    for i in range(n):
+        flat = a[i].reshape(h * w, k)
+        centred = flat - flat.mean(axis=0, keepdims=True)
+        if not np.any(np.abs(centred) > EPS):
+            continue  # every location identical: no principal direction, no evidence
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        projection = centred @ vt[0]
+        if np.dot(projection, flat.mean(axis=1) - flat.mean()) < 0:
+            projection = -projection
+        maps[i] = projection.reshape(h, w)
+    return relu(maps).astype(np.float32)
+
+
+def score_cam_masks(activations: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Score-CAM's masks: each channel upsampled to the input size and min-max scaled to [0, 1].
+
+    A flat channel gives an all-zero mask (an epsilon keeps it finite).
+
+    Returns
+    -------
+    (N, K, H, W) float32 array in [0, 1]
+    """
+    n, h, w, k = activations.shape
+    channels = np.moveaxis(activations, -1, 1).reshape(n * k, h, w)
+    up = resize_maps(channels, size).astype(np.float64)
+    low = up.min(axis=(1, 2), keepdims=True)
+    high = up.max(axis=(1, 2), keepdims=True)
+    masks = (up - low) / np.maximum(high - low, EPS)
+    return masks.reshape(n, k, *size).astype(np.float32)
+
+
+def score_cam_weights(masked_logits: np.ndarray, target: int, convention: str = "paper") -> np.ndarray:
+    """Channel weights of Score-CAM from the logits of the K masked copies of one image.
+
+    Parameters
+    ----------
+    masked_logits : (K, classes) array, the model's pre-softmax scores for ``image * mask_k``
+    target : the class being explained
+    convention : ``"paper"`` (default) — the softmax probability of the target class for each
+        masked input, as in the Score-CAM authors' code (Wang et al., CVPR-W 2020, "Score-CAM:
+        Score-Weighted Visual Explanations for Convolutional Neural Networks"); or
+        ``"channel_softmax"`` — the target logits softmax-normalised across the K channels, as in
+        pytorch-grad-cam.
+
+    Returns
+    -------
+    (K,) float64 array of weights
+    """
+    z = masked_logits.astype(np.float64)
+    if convention == "paper":
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return (p / p.sum(axis=1, keepdims=True))[:, target]
+    if convention == "channel_softmax":
+        t = z[:, target] - z[:, target].max()
+        e = np.exp(t)
+        return e / e.sum()
+    raise ValueError(f"unknown Score-CAM convention {convention!r}; use 'paper' or 'channel_softmax'")
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry the pipeline reads
+
+GRADIENT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "gradcam": gradcam,
+    "gradcam++": gradcam_plus_plus,
+    "xgradcam": xgradcam,
+    "hirescam": hirescam,
+    "layercam": layercam,
+}
+
+METHODS: dict[str, Method] = {
+    "cam": Method("cam", "cam_weights", "Zhou et al., CVPR 2016"),
+    "gradcam": Method("gradcam", "gradients", "Selvaraju et al., ICCV 2017"),
+    "gradcam++": Method("gradcam++", "gradients", "Chattopadhay et al., WACV 2018"),
+    "xgradcam": Method("xgradcam", "gradients", "Fu et al., BMVC 2020"),
+    "hirescam": Method("hirescam", "gradients", "Draelos & Carin, 2020"),
+    "layercam": Method("layercam", "gradients", "Jiang et al., IEEE TIP 2021"),
+    "eigencam": Method("eigencam", "activations", "Muhammad & Yeasin, IJCNN 2020"),
+    "scorecam": Method("scorecam", "scores", "Wang et al., CVPR-W 2020"),
+}
+
+_ALIASES = {"grad-cam": "gradcam", "gradcampp": "gradcam++", "grad-cam++": "gradcam++",
+            "gradcamplusplus": "gradcam++", "xgrad-cam": "xgradcam", "hires-cam": "hirescam",
+            "layer-cam": "layercam", "eigen-cam": "eigencam", "score-cam": "scorecam"}
+
+
+def get_method(name: str) -> Method:
+    """Look a method up by name (case and hyphens ignored); the error lists the valid names."""
+    key = str(name).lower().replace("_", "")
+    key = _ALIASES.get(key, key)
+    if key not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    return METHODS[key]
