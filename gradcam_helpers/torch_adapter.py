@@ -135,6 +135,7 @@ class TorchAdapter:
         record: dict[str, list] = {}
         order: list[str] = []
         outputs_by_id: dict[int, str] = {}
+        alive: list = []  # keeps every output alive so that id() values are not reused mid-run
         names = {module: name for name, module in self.model.named_modules() if name}
 
         def make(name, module):
@@ -153,6 +154,7 @@ class TorchAdapter:
                         producer is not None and record[producer][2])
                     record[name][2] = from_pool
                     outputs_by_id[id(output)] = name
+                    alive.append(output)
                 order.append(name)
             return hook
 

@@ -1,0 +1,116 @@
+"""The same network in Keras and in PyTorch, with the same weights, gives the same maps; and a
+network small enough to work out by hand gives exactly the hand-computed maps in both."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+
+from gradcam_helpers import explain  # noqa: E402
+
+ALL_METHODS = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "cam", "eigencam", "scorecam"]
+
+
+def keras_cnn():
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((14, 14, 2))
+    x = keras.layers.Conv2D(5, 3, activation="relu", name="conv1")(inp)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(4, activation="softmax", name="fc")(x)
+    return keras.Model(inp, out)
+
+
+def torch_twin(km):
+    """The Keras model's twin in PyTorch, weights ported (HWIO → OIHW, (in, out) → (out, in))."""
+    nn = torch.nn
+    conv1, conv2 = nn.Conv2d(2, 5, 3), nn.Conv2d(5, 6, 3)
+    fc = nn.Linear(6, 4)
+    with torch.no_grad():
+        for tconv, name in ((conv1, "conv1"), (conv2, "conv2")):
+            kernel, bias = km.get_layer(name).get_weights()
+            tconv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1)))
+            tconv.bias.copy_(torch.from_numpy(bias))
+        kernel, bias = km.get_layer("fc").get_weights()
+        fc.weight.copy_(torch.from_numpy(kernel.T))
+        fc.bias.copy_(torch.from_numpy(bias))
+    return nn.Sequential(conv1, nn.ReLU(), nn.MaxPool2d(2), conv2, nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc, nn.Softmax(dim=1))
+
+
+@pytest.fixture(scope="module")
+def pair():
+    km = keras_cnn()
+    x = np.random.default_rng(0).random((6, 14, 14, 2)).astype("float32")
+    return km, torch_twin(km), x
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_same_weights_same_maps(pair, method):
+    km, tm, x = pair
+    targets = [0, 1, 2, 3, 0, 1]
+    k = explain(km, x, method, layer="conv2", target=targets)
+    t = explain(tm, torch.from_numpy(x.transpose(0, 3, 1, 2)), method, layer="4", target=targets)
+    np.testing.assert_allclose(k.logits, t.logits, atol=1e-5)
+    assert np.abs(k.maps - t.maps).max() < 1e-4, method
+    assert k.maps.max() > 0  # a real comparison, not two empty maps
+
+
+def test_automatic_layer_is_the_same_place(pair):
+    km, tm, x = pair
+    assert explain(km, x).layer == "conv2"
+    assert explain(tm, torch.from_numpy(x.transpose(0, 3, 1, 2))).layer == "4"  # the ReLU after conv2
+
+
+# A network you can follow with a pencil: a 2×2 one-channel image, a 1×1 convolution with two
+# filters (+1 and −1, no bias), ReLU, global average pooling, and a Dense layer W = [[1, 0], [0, 1]]
+# with no bias, so logit_c = mean of channel c.
+IMAGE = np.array([[1.0, -2.0], [3.0, 0.0]], dtype="float32")
+# channel 0 = relu(x)  = [[1, 0], [3, 0]]  → logit_0 = 1.0
+# channel 1 = relu(−x) = [[0, 2], [0, 0]]  → logit_1 = 0.5
+# Grad-CAM for class 0: weights = (1/4, 0) → map = [[1, 0], [3, 0]] / 4 → normalised [[1/3, 0], [1, 0]]
+# Grad-CAM for class 1: weights = (0, 1/4) → map = [[0, 2], [0, 0]] / 4 → normalised [[0, 1], [0, 0]]
+EXPECTED_RAW = {0: np.array([[0.25, 0.0], [0.75, 0.0]]), 1: np.array([[0.0, 0.5], [0.0, 0.0]])}
+EXPECTED_LOGITS = np.array([1.0, 0.5])
+
+
+def hand_keras():
+    inp = keras.Input((2, 2, 1))
+    x = keras.layers.Conv2D(2, 1, use_bias=False, activation="relu", name="conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(2, use_bias=False, activation="softmax")(x)
+    m = keras.Model(inp, out)
+    m.get_layer("conv").set_weights([np.array([1.0, -1.0], "float32").reshape(1, 1, 1, 2)])
+    m.layers[-1].set_weights([np.eye(2, dtype="float32")])
+    return m
+
+
+def hand_torch():
+    nn = torch.nn
+    conv = nn.Conv2d(1, 2, 1, bias=False)
+    fc = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, -1.0]).reshape(2, 1, 1, 1))
+        fc.weight.copy_(torch.eye(2))
+    return nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc)
+
+
+@pytest.mark.parametrize("framework", ["keras", "torch"])
+@pytest.mark.parametrize("target", [0, 1])
+def test_hand_computed_maps(framework, target):
+    if framework == "keras":
+        res = explain(hand_keras(), IMAGE[None, :, :, None], "gradcam", layer="conv", target=target)
+    else:
+        res = explain(hand_torch(), torch.from_numpy(IMAGE[None, None]), "gradcam", layer="1", target=target)
+    np.testing.assert_allclose(res.logits[0], EXPECTED_LOGITS, atol=1e-6)
+    np.testing.assert_allclose(res.raw[0], EXPECTED_RAW[target], atol=1e-6)
+    np.testing.assert_allclose(res.maps[0], EXPECTED_RAW[target] / EXPECTED_RAW[target].max(), atol=1e-6)
+    cam = (hand_keras() if framework == "keras" else hand_torch())
+    x = IMAGE[None, :, :, None] if framework == "keras" else torch.from_numpy(IMAGE[None, None])
+    cam_res = explain(cam, x, "cam", layer="conv" if framework == "keras" else "1", target=target)
+    np.testing.assert_allclose(cam_res.raw[0], 4 * EXPECTED_RAW[target], atol=1e-6)  # W[:, c] · A
