@@ -30,7 +30,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 lab: $(STAMP)
 	@echo "JupyterLab will print its URL below (open the one with ?token=...)."
-	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1 --port=$(PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1 --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider

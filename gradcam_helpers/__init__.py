@@ -25,6 +25,10 @@ _LAZY = {
     "colorize": "gradcam_helpers.overlay",
     "show_explanations": "gradcam_helpers.overlay",
     "load_mnist": "gradcam_helpers.mnist",
+    "make_localization_set": "gradcam_helpers.mnist",
+    "make_two_digit_set": "gradcam_helpers.mnist",
+    "pointing_game": "gradcam_helpers.metrics",
+    "energy_inside": "gradcam_helpers.metrics",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
