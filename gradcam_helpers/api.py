@@ -10,6 +10,7 @@ The pipeline is the same for every method and both frameworks:
 from __future__ import annotations
 
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -206,4 +207,35 @@ def explain(model, images, method: str = "gradcam", layer=None, target=None, *,
     Gradient methods differentiate the class score *before* softmax: the softmax output of a
     confident prediction is flat, so its gradient is nearly zero and the map degenerates.
     """
-    return Explainer(model, layer, score_fn=score_fn, **options)(images, method=method, target=target)
+    return _cached_explainer(model, layer, score_fn, options)(images, method=method, target=target)
+
+
+# explain() reuses the Explainer of a recent call on the same Keras model: its compiled function
+# is traced once (seconds on a large model) instead of at every call. Bounded, so at most a few
+# models are kept alive; the key includes the identity of every layer, so a Sequential model that
+# gained a layer gets a fresh Explainer.
+_EXPLAINERS: "OrderedDict[tuple, Explainer]" = OrderedDict()
+_MAX_CACHED = 4
+
+
+def _cached_explainer(model, layer, score_fn, options) -> Explainer:
+    from .keras_adapter import is_keras_model, iter_layers
+
+    if not is_keras_model(model):
+        return Explainer(model, layer, score_fn=score_fn, **options)
+    layer_key = layer if isinstance(layer, (str, type(None))) else ("object", id(layer))
+    structure = tuple(id(sub) for _, sub in iter_layers(model))
+    key = (id(model), structure, layer_key, id(score_fn), tuple(sorted(options.items())))
+    explainer = _EXPLAINERS.get(key)
+    if explainer is None or explainer.adapter.model is not model:
+        explainer = Explainer(model, layer, score_fn=score_fn, **options)
+        _EXPLAINERS[key] = explainer
+        while len(_EXPLAINERS) > _MAX_CACHED:
+            _EXPLAINERS.popitem(last=False)
+    _EXPLAINERS.move_to_end(key)
+    return explainer
+
+
+def clear_cache() -> None:
+    """Forget the Explainers that :func:`explain` keeps for recently explained Keras models."""
+    _EXPLAINERS.clear()

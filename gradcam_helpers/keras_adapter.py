@@ -114,6 +114,9 @@ class KerasAdapter:
         self.layer = None
         self.layer_name = ""
         self._final = None  # (layer, kind) where kind is "dense" or "input" — how to read logits
+        self.num_classes = 0
+        self._compile = True  # set to False when a model cannot be traced
+        self._compiled: dict[Any, Any] = {}
 
     # -------------------------------------------------------------------- model inspection
 
@@ -169,7 +172,15 @@ class KerasAdapter:
             return wrap
 
         with _wrapped_calls({layer: make(key) for key, (_, layer) in layers.items()}):
-            self.model(x[:1], training=False)
+            out = self.model(x[:1], training=False)
+        if self.score_fn is not None:
+            out = self.score_fn(out)
+        if isinstance(out, (list, tuple, dict)):
+            raise ValueError("the model has several outputs: pass score_fn=lambda outputs: outputs[i]")
+        if len(out.shape) != 2:
+            raise ValueError(f"class scores must be (N, classes); the model gives {tuple(out.shape)}. "
+                             "Pass score_fn=... to turn the output into class scores")
+        self.num_classes = int(out.shape[-1])
         self._calls = []
         self._call_layers = []
         for key in order:
@@ -239,10 +250,43 @@ class KerasAdapter:
     # -------------------------------------------------------------------- capture
 
     def capture(self, images: np.ndarray, target, gradients: bool) -> Capture:
-        """One forward pass (and, if ``gradients``, one backward pass down to the target layer)."""
+        """One forward pass (and, if ``gradients``, one backward pass down to the target layer).
+
+        The pass runs as a compiled ``tf.function`` (traced once per Explainer and input shape;
+        eager Keras spends most of its time dispatching layer by layer), falling back to eager
+        execution for models that cannot be traced.
+        """
         import tensorflow as tf
 
         self._ensure_ready(images)
+        n = len(images)
+        use_top = target is None
+        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
+            target, np.zeros((n, self.num_classes), np.float32))
+        args = (tf.convert_to_tensor(images), tf.convert_to_tensor(targets), tf.constant(use_top))
+        acts = grads = logits = used = None
+        if self._compile:
+            fn = self._compiled.get(gradients)
+            if fn is None:
+                fn = self._compiled[gradients] = tf.function(
+                    lambda x, t, top: self._run(x, t, top, gradients), reduce_retracing=True)
+            try:
+                acts, grads, logits, used = fn(*args)
+            except Exception:  # untraceable model (Python control flow on values, …): run eagerly
+                self._compile = False
+        if acts is None:
+            acts, grads, logits, used = self._run(*args, gradients)
+        if gradients and grads is None:
+            raise RuntimeError(f"the score does not depend on layer {self.layer_name!r}; pick a layer "
+                               "on the path from the input to the output")
+        return Capture(np.asarray(acts, dtype=np.float32),
+                       np.asarray(grads, dtype=np.float32) if gradients else None,
+                       np.asarray(logits, dtype=np.float32), np.asarray(used, dtype=np.int64))
+
+    def _run(self, x, targets, use_top, gradients: bool):
+        """The capture itself, written so that it runs eagerly and inside a tf.function alike."""
+        import tensorflow as tf
+
         store: dict[str, Any] = {}
         tape = tf.GradientTape(watch_accessed_variables=False, persistent=False)
 
@@ -265,18 +309,13 @@ class KerasAdapter:
         if self._final is not None:
             wrappers[self._final[0]] = wrap_final
         with _wrapped_calls(wrappers), tape:
-            outputs = self.model(tf.convert_to_tensor(images), training=False)
+            outputs = self.model(x, training=False)
             logits = self._logits(outputs, store)
-            targets = resolve_targets(target, logits.numpy())
-            score = tf.reduce_sum(tf.gather(logits, targets, axis=1, batch_dims=1))
+            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
+            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
         activations = store["activations"]
-        grads = tape.gradient(score, activations) if gradients else None
-        if gradients and grads is None:
-            raise RuntimeError(f"the score does not depend on layer {self.layer_name!r}; pick a layer "
-                               "on the path from the input to the output")
-        return Capture(np.asarray(activations, dtype=np.float32),
-                       None if grads is None else np.asarray(grads, dtype=np.float32),
-                       np.asarray(logits, dtype=np.float32), targets)
+        grads = tape.gradient(score, activations) if gradients else tf.zeros((0,))
+        return activations, grads, logits, chosen
 
     def _logits(self, outputs, store):
         import tensorflow as tf
@@ -301,7 +340,21 @@ class KerasAdapter:
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Class scores before softmax for a batch (no gradients) — used by Score-CAM."""
+        import tensorflow as tf
+
         self._ensure_ready(images)
+        x = tf.convert_to_tensor(images)
+        if self._compile:
+            fn = self._compiled.get("logits")
+            if fn is None:
+                fn = self._compiled["logits"] = tf.function(self._run_logits, reduce_retracing=True)
+            try:
+                return np.asarray(fn(x), dtype=np.float32)
+            except Exception:  # untraceable model: run eagerly from now on
+                self._compile = False
+        return np.asarray(self._run_logits(x), dtype=np.float32)
+
+    def _run_logits(self, x):
         store: dict[str, Any] = {}
 
         def wrap_final(original):
@@ -312,8 +365,7 @@ class KerasAdapter:
 
         wrappers = {self._final[0]: wrap_final} if self._final is not None else {}
         with _wrapped_calls(wrappers):
-            outputs = self.model(images, training=False)
-            return np.asarray(self._logits(outputs, store), dtype=np.float32)
+            return self._logits(self.model(x, training=False), store)
 
     def cam_class_weights(self) -> np.ndarray:
         """The Dense kernel (K, classes) that follows global average pooling after the target layer.

@@ -225,3 +225,40 @@ def test_clear_errors(model, images):
         explain(model, (images * 255).astype("uint8"))
     with pytest.raises(ValueError, match="unknown method"):
         explain(model, images, method="smoothgrad")
+
+
+class EagerOnlyCNN(SubclassedCNN):
+    """Python control flow on a tensor's value: cannot be traced into a tf.function."""
+
+    def call(self, x):
+        if float(tf.reduce_mean(x)) > -1.0:
+            x = x * 1.0
+        return super().call(x)
+
+
+def test_untraceable_model_falls_back_to_eager(images):
+    sub = EagerOnlyCNN()
+    sub(images[:1])
+    ex = Explainer(sub)
+    res = ex(images, "gradcam")
+    assert not ex.adapter._compile  # the compiled attempt failed and was dropped
+    twin = SubclassedCNN()
+    twin(images[:1])
+    twin.set_weights(sub.get_weights())
+    np.testing.assert_allclose(res.maps, explain(twin, images, "gradcam").maps, atol=1e-6)
+
+
+def test_explain_reuses_its_explainer_until_the_model_changes(images):
+    from gradcam_helpers import api
+
+    seq = keras.Sequential([keras.Input((20, 20, 1))] + flatten_cnn_layers()[:1])
+    seq.add(keras.layers.GlobalAveragePooling2D())
+    seq.add(keras.layers.Dense(3))
+    explain(seq, images)
+    first = [e for e in api._EXPLAINERS.values() if e.adapter.model is seq]
+    explain(seq, images, "gradcam++")
+    assert [e for e in api._EXPLAINERS.values() if e.adapter.model is seq] == first
+    seq.pop()
+    seq.add(keras.layers.Dense(4))
+    res = explain(seq, images)
+    assert res.logits.shape == (8, 4)
