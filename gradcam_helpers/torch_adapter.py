@@ -5,7 +5,8 @@ Why not ``register_full_backward_hook``: on a module whose output is then modifi
 Instead a forward hook replaces the module's output by a detached copy that requires grad, and
 ``torch.autograd.grad(score, that_copy)`` gives exactly the gradient we need:
 
-- the graph below the target layer is cut, so no backward pass runs there;
+- the graph below the target layer is cut, so no backward pass runs there, and autograd is off
+  until the target layer has run, so the layers below record nothing;
 - no parameter gradient is computed (``.grad`` of the parameters is never touched);
 - it works with frozen parameters and inside an outer ``torch.no_grad()``.
 
@@ -265,11 +266,18 @@ class TorchAdapter:
                                  "tensor; pick a module with a single tensor output")
             leaf = output.detach().requires_grad_(gradients)
             store["activations"] = leaf
+            if not gradients:
+                return None
+            # Autograd records from here on only: the layers below the target ran without it,
+            # so they keep no tensors for a backward pass that will never reach them.
+            torch.set_grad_enabled(True)
             # a copy goes on, so in-place ops downstream (ResNet's `out += identity`) leave the
             # captured activations untouched
-            return leaf.clone() if gradients else None
+            return leaf.clone()
 
-        with _hooks() as handles, _eval_mode(self.model), torch.set_grad_enabled(gradients):
+        # grad mode is off until the target layer's hook turns it on; leaving this block restores
+        # the caller's mode (also inside an outer torch.no_grad())
+        with _hooks() as handles, _eval_mode(self.model), torch.set_grad_enabled(False):
             handles.append(self.layer.register_forward_hook(forward_hook))
             if self._final is not None and self.score_fn is None:
                 handles.append(self._final.register_forward_pre_hook(self._final_hook(store)))
