@@ -86,9 +86,10 @@ def normalize_maps(maps: np.ndarray) -> np.ndarray:
     """
     maps = np.clip(np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=0.0, posinf=0.0), 0, None)
     peak = maps.reshape(len(maps), -1).max(axis=1) if maps.size else np.zeros(len(maps))
-    scale = np.where(peak > EPS, peak, 1.0)
+    # no absolute threshold: a network with tiny activations (random weights, say) has tiny but
+    # real maps, and they are scaled like any other
+    scale = np.where(peak > 0, peak, 1.0)
     out = maps / scale[:, None, None]
-    out[peak <= EPS] = 0.0
     return out.astype(np.float32)
 
 
@@ -167,7 +168,7 @@ def xgradcam(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
     g = gradients.astype(np.float64)
     total = a.sum(axis=(1, 2))
     weights = np.divide((a * g).sum(axis=(1, 2)), total, out=np.zeros_like(total),
-                        where=np.abs(total) > EPS)
+                        where=total != 0)
     return weighted_sum(a, weights)
 
 
@@ -227,7 +228,7 @@ def eigencam(activations: np.ndarray) -> np.ndarray:
     for i in range(n):
         flat = a[i].reshape(h * w, k)
         centred = flat - flat.mean(axis=0, keepdims=True)
-        if not np.any(np.abs(centred) > EPS):
+        if not np.any(centred):
             continue  # every location identical: no principal direction, no evidence
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
         projection = centred @ vt[0]
@@ -240,7 +241,7 @@ def eigencam(activations: np.ndarray) -> np.ndarray:
 def score_cam_masks(activations: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Score-CAM's masks: each channel upsampled to the input size and min-max scaled to [0, 1].
 
-    A flat channel gives an all-zero mask (an epsilon keeps it finite).
+    A flat channel gives an all-zero mask (no division by zero).
 
     Returns
     -------
@@ -251,7 +252,8 @@ def score_cam_masks(activations: np.ndarray, size: tuple[int, int]) -> np.ndarra
     up = resize_maps(channels, size).astype(np.float64)
     low = up.min(axis=(1, 2), keepdims=True)
     high = up.max(axis=(1, 2), keepdims=True)
-    masks = (up - low) / np.maximum(high - low, EPS)
+    spread = high - low
+    masks = np.divide(up - low, spread, out=np.zeros_like(up), where=spread > 0)
     return masks.reshape(n, k, *size).astype(np.float32)
 
 

@@ -153,3 +153,20 @@ def test_maps_are_per_image(acts):
     other[1] = rng.normal(size=grads[1].shape)
     for name, fn in core.GRADIENT_METHODS.items():
         np.testing.assert_array_equal(fn(acts, grads)[0], fn(acts, other)[0], err_msg=name)
+
+
+def test_tiny_but_real_maps_are_scaled_not_wiped():
+    """A network with tiny activations (random weights) still has a map: scale-free handling."""
+    rng = np.random.default_rng(1)
+    acts = rng.random((1, 3, 3, 4)) * 1e-11
+    grads = rng.normal(size=(1, 3, 3, 4)) * 1e-9
+    for name, fn in core.GRADIENT_METHODS.items():
+        small = core.normalize_maps(fn(acts, grads))
+        large = core.normalize_maps(fn(acts * 1e11, grads * 1e9))
+        if name == "gradcam++":  # its weights are not scale-free (2 G² + ΣA·G³); it must not vanish
+            assert small.max() == 1.0
+        else:
+            np.testing.assert_allclose(small, large, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(core.score_cam_masks(acts, (6, 6)), core.score_cam_masks(acts * 1e11, (6, 6)), atol=1e-5)
+    np.testing.assert_allclose(core.normalize_maps(core.eigencam(acts)),
+                               core.normalize_maps(core.eigencam(acts * 1e11)), atol=1e-5)
