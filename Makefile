@@ -51,7 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cam.py
 
 lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch==' > constraints.tmp
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e '^torch==' -e '^pip==' > constraints.tmp
 	@{ echo '# Exact versions tested together. Regenerate with `make lock` after changing requirements.txt.'; \
 	   echo 'torch==2.13.0'; cat constraints.tmp; } > constraints.txt; rm -f constraints.tmp
 
