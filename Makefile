@@ -3,7 +3,7 @@
 #   make test       unit tests + execute every notebook (what CI runs)
 #   make execute    re-execute every notebook in place (commit the outputs)
 #   make student    write student copies without solutions to build/student/
-#   make bench      run the speed benchmark (writes benchmarks/results/)
+#   make bench      run the speed benchmark (writes benchmarks/results/); BENCH_ARGS=--quick
 #   make lock       rewrite constraints.txt from the current .venv
 
 PYTHON ?= python3
@@ -48,7 +48,7 @@ student: $(STAMP)
 	$(BIN)/python tools/make_student_copies.py notebooks build/student
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_cam.py
+	$(BIN)/python benchmarks/bench_cam.py $(BENCH_ARGS)
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e '^torch==' -e '^pip==' > constraints.tmp

@@ -116,6 +116,7 @@ class KerasAdapter:
         self._final = None  # (layer, kind) where kind is "dense" or "input" — how to read logits
         self.num_classes = 0
         self._compile = True  # set to False when a model cannot be traced
+        self._traced_ok = False
         self._compiled: dict[Any, Any] = {}
 
     # -------------------------------------------------------------------- model inspection
@@ -272,8 +273,9 @@ class KerasAdapter:
                     lambda x, t, top: self._run(x, t, top, gradients), reduce_retracing=True)
             try:
                 acts, grads, logits, used = fn(*args)
-            except Exception:  # untraceable model (Python control flow on values, …): run eagerly
-                self._compile = False
+                self._traced_ok = True
+            except Exception as error:
+                self._give_up_compiling(error)
         if acts is None:
             acts, grads, logits, used = self._run(*args, gradients)
         if gradients and grads is None:
@@ -282,6 +284,20 @@ class KerasAdapter:
         return Capture(np.asarray(acts, dtype=np.float32),
                        np.asarray(grads, dtype=np.float32) if gradients else None,
                        np.asarray(logits, dtype=np.float32), np.asarray(used, dtype=np.int64))
+
+    def _give_up_compiling(self, error: Exception) -> None:
+        """A model that cannot be traced (Python control flow on tensor values, …) runs eagerly.
+
+        Only a failure before the compiled function has ever worked means that; later errors
+        (out of memory, a bad input) are the user's to see, and are raised unchanged.
+        """
+        if self._traced_ok:
+            raise error
+        import warnings
+
+        self._compile = False
+        warnings.warn(f"this model could not be compiled with tf.function ({type(error).__name__}); "
+                      "explaining it eagerly, which is slower but gives the same maps", stacklevel=3)
 
     def _run(self, x, targets, use_top, gradients: bool):
         """The capture itself, written so that it runs eagerly and inside a tf.function alike."""
@@ -350,8 +366,8 @@ class KerasAdapter:
                 fn = self._compiled["logits"] = tf.function(self._run_logits, reduce_retracing=True)
             try:
                 return np.asarray(fn(x), dtype=np.float32)
-            except Exception:  # untraceable model: run eagerly from now on
-                self._compile = False
+            except Exception as error:
+                self._give_up_compiling(error)
         return np.asarray(self._run_logits(x), dtype=np.float32)
 
     def _run_logits(self, x):

@@ -150,10 +150,11 @@ def gradcam_plus_plus(activations: np.ndarray, gradients: np.ndarray) -> np.ndar
     """
     a = activations.astype(np.float64)
     g = gradients.astype(np.float64)
-    g2, g3 = g**2, g**3
+    g2 = g * g
+    g3 = g2 * g  # (not g**3: a float power is ten times slower on large maps)
     denominator = 2 * g2 + a.sum(axis=(1, 2), keepdims=True) * g3
-    denominator = np.where(denominator != 0, denominator, 1.0)
-    aij = np.where(g != 0, g2 / denominator, 0.0)
+    # where G = 0 the numerator is 0 too; a zero denominator elsewhere gives weight 0, not inf
+    aij = np.divide(g2, denominator, out=np.zeros_like(g2), where=denominator != 0)
     weights = (aij * relu(g)).sum(axis=(1, 2))
     return weighted_sum(a, weights)
 
@@ -230,8 +231,14 @@ def eigencam(activations: np.ndarray) -> np.ndarray:
         centred = flat - flat.mean(axis=0, keepdims=True)
         if not np.any(centred):
             continue  # every location identical: no principal direction, no evidence
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        projection = centred @ vt[0]
+        # the first principal direction from the smaller of the two Gram matrices (an SVD of
+        # the (h w, K) matrix gives the same vector and is several times slower)
+        if h * w <= k:
+            values, vectors = np.linalg.eigh(centred @ centred.T)
+            projection = vectors[:, -1] * np.sqrt(max(values[-1], 0.0))
+        else:
+            _, vectors = np.linalg.eigh(centred.T @ centred)
+            projection = centred @ vectors[:, -1]
         if np.dot(projection, flat.mean(axis=1) - flat.mean()) < 0:
             projection = -projection
         maps[i] = projection.reshape(h, w)

@@ -240,8 +240,9 @@ def test_untraceable_model_falls_back_to_eager(images):
     sub = EagerOnlyCNN()
     sub(images[:1])
     ex = Explainer(sub)
-    res = ex(images, "gradcam")
-    assert not ex.adapter._compile  # the compiled attempt failed and was dropped
+    with pytest.warns(UserWarning, match="eagerly"):
+        res = ex(images, "gradcam")
+    assert not ex.adapter._compile  # the compiled attempt failed and was dropped, with a warning
     twin = SubclassedCNN()
     twin(images[:1])
     twin.set_weights(sub.get_weights())
