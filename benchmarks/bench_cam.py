@@ -1,0 +1,698 @@
+"""Speed benchmark of the CAM engine against its own floors and against two naive recipes.
+
+Run it on demand (it is not part of ``make test``)::
+
+    make bench                                            # ~8 minutes on a quiet 2-core CPU
+    .venv/bin/python benchmarks/bench_cam.py --quick      # batch 1 only, fewer rounds
+    .venv/bin/python benchmarks/bench_cam.py --only torch # or --only keras
+
+What one run measures, for each model and batch size (2 CPU threads unless ``--threads``):
+
+* ``forward``: the model's forward pass alone (torch: under ``no_grad``; Keras: a tf.function);
+* ``forward+grad floor``: the least work a gradient CAM needs — one forward pass, and a backward
+  pass from the class score down to the target layer only, with no parameter gradient (Keras also
+  has eager versions of both, as references);
+* every method of the engine through one reused ``Explainer``;
+* the naive recipe a user would copy from a blog post (written here, in our own code):
+  PyTorch — a forward hook and a full backward hook on the target module, then
+  ``output.backward()`` over the whole model (parameter gradients included), one call per batch;
+  Keras — a ``Model(model.inputs, [layer.output, model.output])`` rebuilt at every call and one
+  ``GradientTape`` over the whole model, one image per call (so a batch of 8 is 8 calls).
+
+Machines are noisy (the course machine's 2 cores are shared): every variant is warmed up first,
+then the variants are timed in rounds, in a new shuffled order in each round. Other programs only
+ever add time, so a ratio is taken between the fastest runs of two variants; the median over rounds
+of the ratio within a round is printed beside it as a cross-check.
+
+The goals from issue 3 are printed with the result, met or not met; nothing is asserted here.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam")
+OTHER_METHODS = ("eigencam",)
+FORWARD = "forward"
+FLOOR = "forward+grad floor"
+NAIVE_TORCH = "naive PyTorch: hooks + backward()"
+NAIVE_KERAS = "naive Keras: Model per call + full tape"
+NAIVE_KERAS_BATCHED = "naive Keras, whole batch in 1 call (reference)"
+FORWARD_EAGER = "forward, eager (reference)"
+FLOOR_EAGER = "forward+grad floor, eager (reference)"
+SCORECAM = "scorecam"
+
+# issue 3's goals (printed, not asserted)
+GOAL_FLOOR = 1.2
+GOAL_NAIVE = {"torch": 3.0, "keras": 5.0}
+GOAL_BATCH = 8
+
+COLUMNS = ("model", "batch", "variant", "best s / call", "median s / call", "best ms / image",
+           "× forward", "× floor", "× floor, median of rounds")
+
+
+# ------------------------------------------------------------------------------------------------
+# the naive recipes (what a user copies from a blog post), written for this benchmark
+
+
+def naive_torch_gradcam(model, layer, x):
+    """Grad-CAM the way most PyTorch blog posts do it: module hooks and ``output.backward()``.
+
+    The forward hook keeps the module's output, the full backward hook keeps the gradient that
+    reaches it, and ``backward()`` runs over the whole model, so every parameter gets a gradient
+    and the backward pass goes down to the first layer. The whole batch is one call.
+    Returns (N, H, W) maps in [0, 1].
+    """
+    import torch
+    import torch.nn.functional as F
+
+    saved: dict[str, Any] = {}
+    h1 = layer.register_forward_hook(lambda m, i, o: saved.__setitem__("a", o.detach()))
+    h2 = layer.register_full_backward_hook(lambda m, gi, go: saved.__setitem__("g", go[0].detach()))
+    try:
+        model.eval()
+        model.zero_grad()
+        out = model(x)
+        top = out.argmax(dim=1)
+        out[torch.arange(len(out)), top].sum().backward()
+    finally:
+        h1.remove()
+        h2.remove()
+    weights = saved["g"].mean(dim=(2, 3), keepdim=True)
+    cams = torch.relu((weights * saved["a"]).sum(dim=1, keepdim=True))
+    cams = F.interpolate(cams, size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+    peak = cams.flatten(1).max(dim=1).values.clamp_min(1e-7)
+    return (cams / peak[:, None, None]).numpy()
+
+
+def naive_keras_gradcam_one(model, layer_name, image):
+    """Grad-CAM the way the keras-io example does it, for one image (1, H, W, C).
+
+    A two-output ``Model`` is built at every call and one ``GradientTape`` records the whole forward
+    pass (the tape watches every trainable weight it touches). The score is the model's output for
+    the top class; the blog first sets the last layer's activation to None (mutating the model), which
+    we do not do — the cost is the same. Returns the (h, w) map in [0, 1] at feature resolution.
+    """
+    import keras
+    import tensorflow as tf
+
+    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.outputs[0]])
+    with tf.GradientTape() as tape:
+        features, preds = grad_model([image])
+        top = int(tf.argmax(preds[0]))
+        score = preds[:, top]
+    grads = tape.gradient(score, features)
+    weights = tf.reduce_mean(grads, axis=(1, 2))                 # (1, K)
+    cam = tf.nn.relu(tf.einsum("nhwk,nk->nhw", features, weights))[0]
+    return (cam / tf.maximum(tf.reduce_max(cam), 1e-7)).numpy()
+
+
+def naive_keras_gradcam_batch(model, layer_name, images):
+    """The same recipe with the whole batch in one call (reference; channel weights per image)."""
+    import keras
+    import tensorflow as tf
+
+    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.outputs[0]])
+    with tf.GradientTape() as tape:
+        features, preds = grad_model([images])
+        top = tf.argmax(preds, axis=1)
+        score = tf.reduce_sum(tf.gather(preds, top, axis=1, batch_dims=1))
+    grads = tape.gradient(score, features)
+    cams = tf.nn.relu(tf.einsum("nhwk,nk->nhw", features, tf.reduce_mean(grads, axis=(1, 2))))
+    peak = tf.maximum(tf.reduce_max(cams, axis=(1, 2), keepdims=True), 1e-7)
+    return (cams / peak).numpy()
+
+
+# ------------------------------------------------------------------------------------------------
+# the variants of one case: name -> zero-argument callable
+
+
+def _resolve_torch_module(model, path: str):
+    module = model
+    for part in path.split("."):
+        module = module[int(part)] if part.lstrip("-").isdigit() else getattr(module, part)
+    return module
+
+
+def torch_variants(model, layer_path: str, x, methods: Sequence[str], naive: bool = True
+                   ) -> tuple[dict[str, Callable[[], Any]], Any]:
+    """Baselines, engine methods and the naive recipe for a torch model.
+
+    Returns (variants, explainer): ``{name: zero-argument callable}`` and the engine's Explainer.
+    """
+    import torch
+
+    from gradcam_helpers import Explainer
+
+    layer = _resolve_torch_module(model, layer_path)
+    model.eval()
+
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    def floor():
+        # below the target autograd is off (nothing recorded); the target's output is replaced by a
+        # detached leaf that requires grad, and autograd is on from there: the backward pass stops
+        # at the leaf and torch.autograd.grad computes no parameter gradient
+        saved = {}
+
+        def hook(module, inputs, output):
+            saved["a"] = output.detach().requires_grad_(True)
+            torch.set_grad_enabled(True)
+            return saved["a"]
+
+        handle = layer.register_forward_hook(hook)
+        try:
+            with torch.no_grad():  # restores grad mode on exit
+                out = model(x)
+        finally:
+            handle.remove()
+        score = out.gather(1, out.argmax(dim=1, keepdim=True)).sum()
+        return torch.autograd.grad(score, saved["a"])[0]
+
+    explainer = Explainer(model, layer=layer_path)
+    variants: dict[str, Callable[[], Any]] = {FORWARD: forward, FLOOR: floor}
+    for method in methods:
+        variants[method] = (lambda m=method: explainer(x, method=m))
+    if naive:
+        variants[NAIVE_TORCH] = lambda: naive_torch_gradcam(model, layer, x)
+    return variants, explainer
+
+
+def keras_variants(model, layer_name: str, x: np.ndarray, methods: Sequence[str], naive: bool = True
+                   ) -> tuple[dict[str, Callable[[], Any]], Any]:
+    """Baselines, engine methods and the naive recipes for a Functional Keras model whose last layer
+    is a Dense layer. Returns (variants, explainer)."""
+    import keras
+    import tensorflow as tf
+
+    from gradcam_helpers import Explainer
+
+    layer = model.get_layer(layer_name)
+    last = model.layers[-1]
+    if type(last).__name__ != "Dense":
+        raise ValueError(f"the Keras floor needs a model ending in a Dense layer; {model.name} ends "
+                         f"in {type(last).__name__}")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    # the floor: the part below the target layer runs outside any tape; the head (target → the
+    # Dense layer's input) runs under a tape that watches only the target's output
+    below = keras.Model(inputs, layer.output)
+    head = keras.Model(layer.output, last.input)
+    xt = tf.convert_to_tensor(x)
+
+    def forward_eager():
+        return model(xt, training=False)
+
+    def floor_eager(t=xt):
+        a = below(t, training=False)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(a)
+            logits = tf.matmul(head(a, training=False), last.kernel)
+            if last.bias is not None:
+                logits = logits + last.bias
+            top = tf.argmax(logits, axis=1)
+            score = tf.reduce_sum(tf.gather(logits, top, axis=1, batch_dims=1))
+        return tape.gradient(score, a)
+
+    # eager Keras dispatches layer by layer in Python; compiled, the same work costs less, so the
+    # baselines are compiled (each traced once, in the warm-up) and the eager ones are references
+    forward = tf.function(forward_eager)
+    floor = tf.function(floor_eager)
+
+    explainer = Explainer(model, layer=layer_name)
+    variants: dict[str, Callable[[], Any]] = {FORWARD: forward, FLOOR: floor,
+                                              FORWARD_EAGER: forward_eager, FLOOR_EAGER: floor_eager}
+    for method in methods:
+        variants[method] = (lambda m=method: explainer(x, method=m))
+    if naive:
+        variants[NAIVE_KERAS] = lambda: [naive_keras_gradcam_one(model, layer_name, x[i:i + 1])
+                                         for i in range(len(x))]
+        if len(x) > 1:
+            variants[NAIVE_KERAS_BATCHED] = lambda: naive_keras_gradcam_batch(model, layer_name, x)
+    return variants, explainer
+
+
+# ------------------------------------------------------------------------------------------------
+# timing
+
+
+@dataclass
+class Timings:
+    """Seconds per call of each variant, one entry per round: wall clock and process CPU time.
+
+    The report uses the wall clock. The CPU time goes to the JSON only: on a shared CPU it is
+    inflated too (threads that wait for each other spin), so it is no cleaner.
+    """
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+
+    @property
+    def rounds(self) -> int:
+        return min((len(v) for k, v in self.wall.items() if k != SCORECAM), default=0)
+
+
+def time_rounds(variants: dict[str, Callable[[], Any]], *, min_rounds: int = 3, max_rounds: int = 7,
+                budget_s: float = 75.0, warmup: int = 1, seed: int = 0) -> Timings:
+    """Warm every variant up, then time each once per round, in a new shuffled order every round.
+
+    Rounds go on until ``max_rounds``, or until ``budget_s`` seconds of timed rounds have passed and
+    at least ``min_rounds`` are done.
+    """
+    for _ in range(warmup):
+        for fn in variants.values():
+            fn()
+    rng = random.Random(seed)
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    started = time.perf_counter()
+    for done in range(max_rounds):
+        if done >= min_rounds and time.perf_counter() - started > budget_s:
+            break
+        rng.shuffle(names)
+        for name in names:
+            gc.collect()
+            w0, c0 = time.perf_counter(), time.process_time()
+            variants[name]()
+            c1, w1 = time.process_time(), time.perf_counter()
+            wall[name].append(w1 - w0)
+            cpu[name].append(c1 - c0)
+    return Timings(wall, cpu)
+
+
+def best_ratio(times: dict[str, list[float]], name: str, base: str) -> float:
+    """min(times[name]) / min(times[base]): the ratio of the fastest runs.
+
+    Other programs on a shared CPU only ever add time, so each variant's fastest run is the best
+    estimate of its own cost, and the ratio of the fastest runs the best estimate of the ratio.
+    """
+    return min(times[name]) / min(times[base])
+
+
+def paired_ratio(times: dict[str, list[float]], name: str, base: str) -> float:
+    """Median over rounds of times[name][r] / times[base][r] (a cross-check of :func:`best_ratio`).
+
+    A variant timed only once (Score-CAM) is compared with the base's fastest run.
+    """
+    if len(times[name]) == 1 and len(times[base]) > 1:
+        return times[name][0] / min(times[base])
+    return statistics.median(t / b for t, b in zip(times[name], times[base]))
+
+
+# ------------------------------------------------------------------------------------------------
+# one case = one model at one batch size
+
+
+@dataclass
+class Case:
+    """A model to benchmark. ``build`` returns the model; ``layer`` is the target layer."""
+
+    framework: str  # "torch" or "keras"
+    label: str
+    build: Callable[[], Any]
+    layer: str
+    size: int = 224
+    channels: int = 3
+
+
+@dataclass
+class CaseResult:
+    """The timings of one model at one batch size, its table rows and notes."""
+
+    case: str
+    framework: str
+    batch: int
+    layer: str
+    timings: Timings
+    rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    load: tuple[float, float] = (0.0, 0.0)
+    channels: int = 0
+
+
+def make_input(case: Case, batch: int, seed: int = 0):
+    """Random images in the layout of the case's framework (torch tensor NCHW, NumPy NHWC)."""
+    rng = np.random.default_rng(seed)
+    if case.framework == "torch":
+        import torch
+
+        return torch.from_numpy(rng.standard_normal((batch, case.channels, case.size, case.size),
+                                                    dtype=np.float32))
+    return rng.standard_normal((batch, case.size, case.size, case.channels), dtype=np.float32)
+
+
+def measure_case(case: Case, batch: int, *, model=None, min_rounds: int = 3, max_rounds: int = 7,
+                 budget_s: float = 75.0, warmup: int = 1,
+                 methods: Sequence[str] = GRADIENT_METHODS + OTHER_METHODS, naive: bool = True,
+                 scorecam: bool = False, seed: int = 0) -> CaseResult:
+    """Time every variant of ``case`` at ``batch``; return the timings with their table rows.
+
+    ``scorecam=True`` also times Score-CAM once (it needs one forward pass per channel of the
+    target layer, so it is not repeated). With ``naive`` a note records that the naive recipe's
+    maps equal the engine's (it does the same job).
+    """
+    model = case.build() if model is None else model
+    x = make_input(case, batch, seed)
+    load_before = os.getloadavg()[0]
+    if case.framework == "torch":
+        variants, explainer = torch_variants(model, case.layer, x, methods, naive)
+    else:
+        variants, explainer = keras_variants(model, case.layer, x, methods, naive)
+    timings = time_rounds(variants, min_rounds=min_rounds, max_rounds=max_rounds, budget_s=budget_s,
+                          warmup=warmup, seed=seed)
+    result = CaseResult(case.label, case.framework, batch, case.layer, timings,
+                        load=(load_before, os.getloadavg()[0]), channels=_channels(explainer, x))
+    if naive:
+        result.notes.append(_check_naive_agrees(case, model, explainer, x))
+    if scorecam:
+        w0, c0 = time.perf_counter(), time.process_time()
+        res = explainer(x, method="scorecam")
+        timings.cpu[SCORECAM] = [time.process_time() - c0]
+        timings.wall[SCORECAM] = [time.perf_counter() - w0]
+        result.notes.append(f"{case.label}, batch {batch}: Score-CAM timed once (not repeated): "
+                            f"{len(res.raw)} × {result.channels} masked forward passes")
+    result.rows = _rows(result)
+    return result
+
+
+def _channels(explainer, x) -> int:
+    """Channels of the target layer (= Score-CAM's masked forward passes per image)."""
+    cap = explainer.adapter.capture(x[:1], None, gradients=False)
+    return int(cap.activations.shape[-1])
+
+
+def _check_naive_agrees(case: Case, model, explainer, x) -> str:
+    """Show that a naive recipe does the same job as the engine: equal Grad-CAM maps."""
+    from gradcam_helpers import Explainer
+    from gradcam_helpers.methods import normalize_maps
+
+    where = f"{case.label}, batch {len(x)}"
+    if case.framework == "torch":
+        ours = explainer(x, method="gradcam").maps
+        naive = naive_torch_gradcam(model, _resolve_torch_module(model, case.layer), x)
+        what = "naive PyTorch Grad-CAM maps vs the engine's"
+    else:
+        # the keras-io recipe differentiates the model's output (here the softmax); give the
+        # engine the same score to compare like with like, on two images to keep it short
+        if len(x) > 2:
+            where += ", first 2 images"
+            x = x[:2]
+        same_score = Explainer(model, layer=case.layer, score_fn=lambda out: out)
+        ours = normalize_maps(same_score(x, method="gradcam").raw)
+        naive = np.stack([naive_keras_gradcam_one(model, case.layer, x[i:i + 1]) for i in range(len(x))])
+        what = "naive Keras Grad-CAM maps (softmax score) vs the engine's with the same score"
+    diff = float(np.abs(naive - ours).max())
+    return f"{where}: {what}: max |difference| = {diff:.1e}"
+
+
+def _rows(result: CaseResult) -> list[dict]:
+    wall = result.timings.wall
+    rows = []
+    for name, values in wall.items():
+        rows.append({
+            "model": result.case, "framework": result.framework, "batch": result.batch,
+            "variant": name, "best_seconds": min(values), "median_seconds": statistics.median(values),
+            "best_ms_per_image": 1000 * min(values) / result.batch,
+            "x_forward": best_ratio(wall, name, FORWARD), "x_floor": best_ratio(wall, name, FLOOR),
+            "x_floor_median_of_rounds": paired_ratio(wall, name, FLOOR), "runs": len(values),
+        })
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# goals and output
+
+
+def goals(results: Sequence[CaseResult]) -> list[dict]:
+    """issue 3's goals, evaluated on the ratios of the fastest runs (met / not met; never asserted).
+
+    The median over rounds of the paired ratio is given beside each value as a cross-check.
+    """
+    out = []
+    for r in results:
+        wall = r.timings.wall
+        grad = [m for m in GRADIENT_METHODS if m in wall]
+        if grad:
+            best = {m: best_ratio(wall, m, FLOOR) for m in grad}
+            worst = max(best, key=best.get)
+            median_worst = max(paired_ratio(wall, m, FLOOR) for m in grad)
+            out.append({
+                "goal": f"gradient methods ≤ {GOAL_FLOOR:g}× the forward+grad floor",
+                "model": r.case, "batch": r.batch,
+                "measured": f"worst {worst} {best[worst]:.2f}×, best {min(best.values()):.2f}× "
+                            f"(median of rounds, worst: {median_worst:.2f}×)",
+                "value": best[worst], "met": best[worst] <= GOAL_FLOOR,
+                "noisy": (best[worst] <= GOAL_FLOOR) != (median_worst <= GOAL_FLOOR)})
+        naive = NAIVE_TORCH if r.framework == "torch" else NAIVE_KERAS
+        if grad and naive in wall and r.batch == GOAL_BATCH:
+            need = GOAL_NAIVE[r.framework]
+            speedup = {m: best_ratio(wall, naive, m) for m in grad}
+            slowest = min(speedup, key=speedup.get)
+            floor_speedup = best_ratio(wall, naive, FLOOR)
+            median_slowest = min(paired_ratio(wall, naive, m) for m in grad)
+            who = "PyTorch" if r.framework == "torch" else "Keras"
+            out.append({
+                "goal": f"≥ {need:g}× faster than the naive {who} recipe at batch {GOAL_BATCH}",
+                "model": r.case, "batch": r.batch,
+                "measured": f"slowest method {slowest} {speedup[slowest]:.1f}×, gradcam "
+                            f"{speedup.get('gradcam', float('nan')):.1f}× (median of rounds, slowest: "
+                            f"{median_slowest:.1f}×); the floor itself {floor_speedup:.1f}×",
+                "value": speedup[slowest], "floor_value": floor_speedup,
+                "met": speedup[slowest] >= need,
+                "noisy": (speedup[slowest] >= need) != (median_slowest >= need)})
+    return out
+
+
+def _num(value: float) -> str:
+    """Three significant digits, without exponent notation for large values."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def markdown(results: Sequence[CaseResult], goal_rows: Sequence[dict], meta: dict) -> str:
+    """The report: one table of timings, one of goals, and the notes."""
+    versions = meta.get("versions", {})
+    shared = max(meta["load_start"], meta["load_end"]) > 0.5 * (os.cpu_count() or 1)
+    lines = [
+        f"# CAM engine benchmark — {meta['date']}", "",
+        f"{meta['machine']}; {meta['threads']} threads per framework; "
+        f"torch {versions.get('torch', '-')}, "
+        f"TensorFlow {versions.get('tensorflow', '-')}, Keras {versions.get('keras', '-')}; "
+        f"{meta['rounds']} timed rounds per case after {meta['warmup']} warm-up round; load average "
+        f"{meta['load_start']:.1f} at the start, {meta['load_end']:.1f} at the end"
+        + (" — **the CPU was shared with other work**: times are inflated and noisy (the fastest "
+           "runs are the least disturbed)." if shared else "."),
+        "",
+        "`× forward` and `× floor` are ratios of the fastest runs (other programs only ever add time, "
+        "so a variant's fastest run is the best estimate of its cost); `× floor, median of rounds` is "
+        "the median over rounds of the ratio measured within a round, as a cross-check.", "",
+        "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * 3 + "---:|" * (len(COLUMNS) - 3)]
+    for r in results:
+        for row in r.rows:
+            paired = "1 run" if row["runs"] == 1 else f"{row['x_floor_median_of_rounds']:.2f}"
+            lines.append(f"| {row['model']} | {row['batch']} | {row['variant']} | "
+                         f"{_num(row['best_seconds'])} | {_num(row['median_seconds'])} | "
+                         f"{_num(row['best_ms_per_image'])} | {row['x_forward']:.2f} | "
+                         f"{row['x_floor']:.2f} | {paired} |")
+    lines += ["", "## Goals (issue 3; printed, not asserted)", "",
+              "| goal | model | batch | measured (ratios of the fastest runs) | result |",
+              "|---|---|---:|---|---|"]
+    for g in goal_rows:
+        verdict = "met" if g["met"] else "**not met**"
+        if g.get("noisy"):
+            verdict += " (noisy: the median of rounds says the opposite)"
+        lines.append(f"| {g['goal']} | {g['model']} | {g['batch']} | {g['measured']} | {verdict} |")
+    if meta.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in meta["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# the cases of the real run
+
+
+def default_cases(only: str | None) -> list[Case]:
+    """ResNet-18 and ResNet-50 in torch (target ``layer4``), Keras ResNet50 (``conv5_block3_out``)."""
+    cases = []
+    if only in (None, "torch"):
+        def r18():
+            import torch
+
+            from gradcam_helpers.models.torch_resnet import resnet18
+
+            torch.manual_seed(0)
+            return resnet18().eval()
+
+        def r50():
+            import torch
+
+            from gradcam_helpers.models.torch_resnet import resnet50
+
+            torch.manual_seed(0)
+            return resnet50().eval()
+
+        cases += [Case("torch", "ResNet-18 (torch)", r18, "layer4"),
+                  Case("torch", "ResNet-50 (torch)", r50, "layer4")]
+    if only in (None, "keras"):
+        def k50():
+            import keras
+
+            keras.utils.set_random_seed(0)
+            return keras.applications.ResNet50(weights=None)
+
+        cases.append(Case("keras", "ResNet50 (Keras)", k50, "conv5_block3_out"))
+    return cases
+
+
+def set_threads(threads: int, frameworks: set[str]) -> dict[str, str]:
+    """Fix the thread count of each framework used (TF's must be set before its first op)."""
+    versions = {"numpy": np.__version__, "python": platform.python_version()}
+    if "keras" in frameworks:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        import keras
+
+        versions.update(tensorflow=tf.__version__, keras=keras.__version__)
+    if "torch" in frameworks:
+        import torch
+
+        torch.set_num_threads(threads)
+        versions["torch"] = torch.__version__
+    return versions
+
+
+NOTES_TORCH = [
+    "Naive PyTorch recipe: a forward hook and a register_full_backward_hook on the target module, "
+    "output.backward() over the whole model (parameter gradients included), the whole batch in one "
+    "call (as pytorch-grad-cam does).",
+    "Torch floor: autograd off below the target layer, whose output is swapped for a detached leaf "
+    "that requires grad; then torch.autograd.grad(score, leaf): no parameter gradient, nothing "
+    "recorded or differentiated below the target.",
+]
+NOTES_KERAS = [
+    f"Naive Keras recipe: keras.Model(model.inputs, [layer.output, model.output]) rebuilt at every "
+    f"call, one GradientTape over the whole model, one image per call as in the keras-io example — "
+    f"so a batch of {GOAL_BATCH} is {GOAL_BATCH} calls. The row marked 'reference' runs the same "
+    f"recipe on the whole batch in one call.",
+    "Keras floor: the model below the target layer runs outside any tape, the head (target → "
+    "logits) under a tape that watches only the target's output: no weight gradient. Both Keras "
+    "baselines run as a tf.function (traced in the warm-up); the rows marked 'eager' run the same "
+    "code eagerly, as the blog recipe does — eager Keras dispatches layer by layer in Python.",
+]
+NOTES_COMMON = [
+    "Engine rows: one Explainer per model, reused for every call (its one-time set-up — dry run, "
+    "tracing — falls in the warm-up); target=None (each image's top class); the time includes "
+    "the conversion to NumPy, the method's maths and the upsampling to 224 × 224.",
+    "eigencam needs no gradient: compare it with the forward pass, not with the floor.",
+]
+
+
+def run(only: str | None = None, quick: bool = False, rounds: int | None = None,
+        threads: int = 2, budget_s: float | None = None, write: bool = True, out=sys.stdout) -> dict:
+    """The whole benchmark; returns the JSON-able result and writes ``results/`` when ``write``."""
+    cases = default_cases(only)
+    versions = set_threads(threads, {c.framework for c in cases})
+    min_rounds, max_rounds = (3, 5) if quick else (3, 15)
+    if rounds is not None:
+        min_rounds = max_rounds = rounds
+    budget_s = budget_s if budget_s is not None else (30.0 if quick else 60.0)
+    batches = (1,) if quick else (1, GOAL_BATCH)
+    started = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    results: list[CaseResult] = []
+    frameworks = {c.framework for c in cases}
+    notes = ((NOTES_TORCH if "torch" in frameworks else [])
+             + (NOTES_KERAS if "keras" in frameworks else []) + NOTES_COMMON)
+    for case in cases:
+        print(f"[bench] building {case.label} …", file=sys.stderr, flush=True)
+        model = case.build()
+        for batch in batches:
+            timed_scorecam = (not quick) and batch == 1 and case.label.startswith("ResNet-18")
+            extra = " (+ Score-CAM once)" if timed_scorecam else ""
+            print(f"[bench] {case.label}, batch {batch}{extra}", file=sys.stderr, flush=True)
+            res = measure_case(case, batch, model=model, min_rounds=min_rounds, max_rounds=max_rounds,
+                               budget_s=budget_s, scorecam=timed_scorecam)
+            results.append(res)
+            notes.extend(res.notes)
+            print(f"[bench]   {res.timings.rounds} rounds; {time.perf_counter() - started:.0f} s so far",
+                  file=sys.stderr, flush=True)
+        if not any(SCORECAM in r.timings.wall for r in results if r.case == case.label):
+            notes.append(_scorecam_estimate(case, [r for r in results if r.case == case.label], quick))
+    meta = {
+        "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()} Linux, {os.cpu_count()} CPU cores",
+        "threads": threads, "versions": versions, "warmup": 1, "quick": quick, "only": only,
+        "rounds": ", ".join(str(n) for n in sorted({r.timings.rounds for r in results})) or "0",
+        "load_start": load_start, "load_end": os.getloadavg()[0],
+        "wall_seconds": time.perf_counter() - started, "notes": notes,
+    }
+    goal_rows = goals(results)
+    text = markdown(results, goal_rows, meta)
+    data = {"meta": meta, "rows": [row for r in results for row in r.rows], "goals": goal_rows,
+            "timings": [{"model": r.case, "batch": r.batch, "layer": r.layer,
+                         "wall_seconds": r.timings.wall, "cpu_seconds": r.timings.cpu,
+                         "load_average": list(r.load)} for r in results]}
+    print(text, file=out)
+    if write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "latest.md").write_text(text, encoding="utf-8")
+        (RESULTS / "latest.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+        print(f"[bench] wrote {RESULTS / 'latest.md'} and latest.json "
+              f"({meta['wall_seconds']:.0f} s in all)", file=sys.stderr)
+    return data
+
+
+def _scorecam_estimate(case: Case, results: Sequence[CaseResult], quick: bool) -> str:
+    """A note for a model whose Score-CAM was not timed: K forward passes per image, estimated."""
+    k = max(r.channels for r in results)
+    per_image = min(min(r.timings.wall[FORWARD]) / r.batch for r in results)
+    hint = ("; run without --quick to time it on ResNet-18"
+            if quick and case.framework == "torch" else "")
+    return (f"{case.label}: Score-CAM not timed — it needs {k} masked forward passes per image; "
+            f"at the best forward time per image measured here ({per_image:.3f} s) that is ≈ "
+            f"{k * per_image / 60:.1f} min per image (an estimate, not a measurement){hint}.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Speed of the CAM engine against its floors and "
+                                                 "two naive recipes (see benchmarks/README.md).")
+    parser.add_argument("--quick", action="store_true",
+                        help="batch 1 only, 3–5 rounds, Score-CAM not timed (about 2 minutes)")
+    parser.add_argument("--only", choices=("torch", "keras"), help="one framework only")
+    parser.add_argument("--rounds", type=int,
+                        help="exactly this many timed rounds per case (default: 3 to 15, as time allows)")
+    parser.add_argument("--budget", type=float,
+                        help="seconds of timed rounds per case, after which it stops once 3 rounds "
+                             "are done (default 60; 30 with --quick)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads per framework (default 2)")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not write results/")
+    args = parser.parse_args(argv)
+    run(only=args.only, quick=args.quick, rounds=args.rounds, threads=args.threads,
+        budget_s=args.budget, write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing the package
+    sys.exit(main())
