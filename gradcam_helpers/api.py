@@ -12,13 +12,12 @@ from __future__ import annotations
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from . import methods as core
 
-TargetSpec = "int | Sequence[int] | None"
 
 
 @dataclass

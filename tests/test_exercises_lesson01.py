@@ -7,7 +7,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from gradcam_helpers.exercises import BEGIN, STUB, replace_solutions
+from gradcam_helpers.exercises import define, solution_cells, STUB, replace_solutions
 from gradcam_helpers.exercises import lesson01
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_mnist_data.ipynb"
@@ -21,17 +21,11 @@ EXERCISES = {
 
 
 def _solution_cell(name: str) -> str:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    found = [c.source for c in nb.cells
-             if c.cell_type == "code" and BEGIN in c.source and f"def {name}(" in c.source]
-    assert len(found) == 1, f"expected one solution cell defining {name}(), found {len(found)}"
-    return found[0]
+    return solution_cells(NOTEBOOK)[name]
 
 
 def _define(source: str, name: str):
-    namespace: dict = {}
-    exec(compile(source, f"<lesson01 {name}>", "exec"), namespace)
-    return namespace[name]
+    return define(source, name)
 
 
 def test_every_exercise_has_a_check_cell():

@@ -48,3 +48,31 @@ def replace_solutions(source: str, replacement: str = STUB) -> str:
         return "\n".join(pad + line if line else line for line in replacement.splitlines())
 
     return _BLOCK.sub(indent, source)
+
+
+def solution_cells(notebook) -> dict[str, str]:
+    """``{function name: cell source}`` for every cell of a notebook that holds a solution block.
+
+    The exercise convention puts the solution inside ``def name(...)``; the first ``def`` of the
+    cell names it. Tests use this to run the committed solution against its checker.
+    """
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cells: dict[str, str] = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and has_solution(cell.source):
+            name = cell.source.split("def ", 1)[1].split("(", 1)[0].strip()
+            if name in cells:
+                raise ValueError(f"{notebook}: two exercise cells define {name}()")
+            cells[name] = cell.source
+    return cells
+
+
+def define(source: str, name: str, namespace: dict | None = None):
+    """Execute a cell's source in a fresh namespace (NumPy available as ``np``) and return ``name``."""
+    import numpy as np
+
+    scope = {"np": np, **(namespace or {})}
+    exec(compile(source, f"<exercise {name}>", "exec"), scope)
+    return scope[name]
