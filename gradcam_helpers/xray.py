@@ -295,7 +295,8 @@ def _draw_patient(rng: np.random.Generator, size: int, zoom: tuple[float, float]
 
 def _draw_lesions(rng: np.random.Generator, img: np.ndarray, lung_mask: np.ndarray, geo: dict,
                   size_range: tuple[float, float], density_range: tuple[float, float],
-                  max_lesions: int, margin: float = 0.0) -> np.ndarray:
+                  max_lesions: int, margin: float = 0.0, mottling: float = 0.0,
+                  bronchograms: float = 0.0) -> np.ndarray:
     """Add 1..max_lesions opacities inside the lungs (in place); returns the lesion mask."""
     X, Y, lung_soft = geo["X"], geo["Y"], geo["lung_soft"]
     size = img.shape[0]
@@ -323,7 +324,18 @@ def _draw_lesions(rng: np.random.Generator, img: np.ndarray, lung_mask: np.ndarr
         dist = dist * (1 + 0.25 * texture)          # ragged outline
         profile = _sigmoid((1 - dist) / 0.12)
         density = rng.uniform(*density_range)
-        img += density * profile * lung_soft * (0.85 + 0.15 * texture)
+        # consolidation is patchy: fluffy blotches a few pixels across, and air bronchograms
+        # (the air-filled bronchi stay dark inside the white lung) running towards the hilum
+        blotches = _smooth_noise(rng, size, max(4, size // 5))
+        patchy = np.clip(1 + mottling * blotches, 0.2, None)
+        towards_hilum = np.arctan2(-(y0 - 0.45), -x0) + rng.normal(0, 0.3, size=2)
+        tubes = np.zeros_like(X)
+        for angle in towards_hilum:
+            along = np.cos(angle) * du + np.sin(angle) * dv
+            across = -np.sin(angle) * du + np.cos(angle) * dv
+            tubes = np.maximum(tubes, np.exp(-(across / (0.7 / size)) ** 2) * (along > -0.3 * r))
+        opacity = density * profile * lung_soft * patchy * (1 - bronchograms * tubes)
+        img += opacity
         lesion_mask |= (profile > 0.5) & lung_mask
     return lesion_mask
 
@@ -372,11 +384,11 @@ def _finish(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
 def make_xrays(n: int = 1000, size: int = 128, *, seed: int = 0, pneumonia_fraction: float = 0.5,
                shortcut_rate: float | None = None, tag_mode: str = "correlated",
                tag_corner: str = "top-left", tag_text: str = "AP",
-               lesion_size: tuple[float, float] = (0.07, 0.14),
+               lesion_size: tuple[float, float] = (0.08, 0.16),
                lesion_density: tuple[float, float] = (0.10, 0.28),
-               max_lesions: int = 3, lesion_margin: float = 0.8,
-               objects: tuple[int, int] = (1, 3), lung_shading: float = 0.06,
-               zoom: tuple[float, float] = (1.15, 1.25)) -> XrayData:
+               max_lesions: int = 3, lesion_margin: float = 0.8, mottling: float = 0.6,
+               bronchograms: float = 0.7, objects: tuple[int, int] = (1, 3),
+               lung_shading: float = 0.1, zoom: tuple[float, float] = (1.15, 1.25)) -> XrayData:
     """Draw ``n`` synthetic chest X-rays, deterministic by ``seed``.
 
     Image ``i`` depends only on ``(seed, i)`` and its label, so the same seed with a different
@@ -412,6 +424,13 @@ def make_xrays(n: int = 1000, size: int = 128, *, seed: int = 0, pneumonia_fract
     lesion_margin : float
         An opacity's centre lies at least ``lesion_margin`` × its radius inside the lung (as far
         as the lung's width allows), so most of it shows inside the lung field.
+    mottling : float
+        How patchy an opacity is: its density varies by about ± this fraction in blotches a few
+        pixels across (0: a smooth haze).
+    bronchograms : float
+        Darkness of the air bronchograms inside an opacity (air-filled bronchi that stay dark in
+        the white lung, running towards the hilum; 0: none). Patchiness and bronchograms are the
+        opacity's own texture: no other structure in the image has them.
     objects : (min, max)
         Benign densities outside the lungs in every image, NORMAL or not (soft-tissue blobs as
         dense as an opacity, ECG electrodes): a model has to learn *where* a density is.
@@ -465,7 +484,8 @@ def make_xrays(n: int = 1000, size: int = 128, *, seed: int = 0, pneumonia_fract
         img, lung_mask, geo = _draw_patient(anatomy, size, zoom, lung_shading)
         if labels[i] == 1:
             lesions[i] = _draw_lesions(lesion_rng, img, lung_mask, geo, lesion_size,
-                                       lesion_density, max_lesions, lesion_margin)
+                                       lesion_density, max_lesions, lesion_margin, mottling,
+                                       bronchograms)
         if objects[1] > 0:
             _draw_objects(np.random.default_rng([seed, i, 4]), img, lung_mask, geo, objects,
                           lesion_size, lesion_density)
@@ -482,7 +502,8 @@ def make_xrays(n: int = 1000, size: int = 128, *, seed: int = 0, pneumonia_fract
                 pneumonia_fraction=pneumonia_fraction, shortcut_rate=shortcut_rate,
                 tag_mode=tag_mode, tag_corner=tag_corner, tag_text=tag_text,
                 lesion_size=tuple(lesion_size), lesion_density=tuple(lesion_density),
-                max_lesions=max_lesions, lesion_margin=lesion_margin, objects=tuple(objects),
+                max_lesions=max_lesions, lesion_margin=lesion_margin, mottling=mottling,
+                bronchograms=bronchograms, objects=tuple(objects),
                 lung_shading=lung_shading, zoom=tuple(zoom))
     return XrayData(images=images, labels=labels, lung_masks=lungs, lesion_masks=lesions,
                     has_tag=has_tag if shortcut_rate is not None else np.zeros(n, dtype=bool),

@@ -255,6 +255,19 @@ def test_trainer_learns_and_records_history(tmp_path, monkeypatch):
     assert ((proba[:, 1] > 0.5) == y).mean() > 0.8
 
 
+def test_augment_shift_changes_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADCAM_CACHE", str(tmp_path))
+    data = toy_data()
+    plain = tr.train_xray_resnet(data, SMALL, cache=False, progress=False)
+    shifted = tr.train_xray_resnet(data, {**SMALL, "augment_shift": 3}, cache=False, progress=False)
+    assert not torch.equal(plain.fc.weight, shifted.fc.weight)
+    x = torch.arange(2 * 5 * 5, dtype=torch.float32).reshape(2, 1, 5, 5)
+    moved = tr._random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == x.shape
+    # every output row is a run of consecutive input values (a translation with replicated edges)
+    assert set(moved[0, 0].flatten().tolist()) <= set(x[0, 0].flatten().tolist())
+
+
 def test_trainer_rejects_bad_input(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADCAM_CACHE", str(tmp_path))
     x, y = toy_data()

@@ -232,10 +232,13 @@ def resnet50(num_classes: int = 1000, in_channels: int = 3, width: int = 64,
 #: Settings of :func:`train_xray_resnet`. ``version`` changes whenever the training code does, so
 #: old cached models are not reused.
 DEFAULT_TRAIN_CONFIG: dict[str, Any] = dict(
-    arch="resnet18", width=16, stem_stride=1, stem_pool=False,
-    replace_stride_with_dilation=(False, False, False), stage_strides=(1, 2, 2, 2),
-    zero_init_residual=False,
-    epochs=6, batch_size=32, lr=3e-3, weight_decay=1e-4, augment_shift=0, seed=0, version=2,
+    # the network: ResNet-18, 12 channels in layer1; on 96 px images the stem halves the size
+    # and only layer2 strides again, so layer4 is a 24 × 24 map with a small receptive field
+    arch="resnet18", width=12, stem_stride=2, stem_pool=False, stage_strides=(1, 2, 1, 1),
+    replace_stride_with_dilation=(False, False, False), zero_init_residual=True,
+    # the optimisation
+    epochs=6, batch_size=32, lr=3e-3, weight_decay=1e-4, augment_shift=0, seed=0,
+    version=3,
 )
 
 
@@ -287,9 +290,12 @@ def train_xray_resnet(data: Any, config: dict[str, Any] | None = None, *, cache:
     ----------
     data : XrayData, or a pair ``(images (N, C, H, W) float32, labels (N,) int)``
     config : dict or None
-        Overrides of :data:`DEFAULT_TRAIN_CONFIG` (``arch``, ``width``, ``stem_stride``,
-        ``stem_pool``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``seed``). Unknown
-        keys raise ``KeyError`` (a typo would otherwise silently train the default).
+        Overrides of :data:`DEFAULT_TRAIN_CONFIG`: the network (``arch``, ``width``,
+        ``stem_stride``, ``stem_pool``, ``stage_strides``, ``replace_stride_with_dilation``,
+        ``zero_init_residual``) and the optimisation (``epochs``, ``batch_size``, ``lr`` — the
+        peak of a one-cycle schedule for AdamW —, ``weight_decay``, ``augment_shift`` — random
+        translations of up to that many pixels —, ``seed``). Unknown keys raise ``KeyError`` (a
+        typo would otherwise silently train the default).
     cache : bool
         Look for / store the trained weights in :func:`gradcam_helpers.cache.cache_dir`.
     progress : bool
@@ -389,6 +395,7 @@ def _train(cfg: dict[str, Any], images: np.ndarray, labels: np.ndarray, in_chann
         bar.set_description(f"epoch {epoch + 1}/{epochs}")
         bar.set_postfix(loss=f"{total_loss / n:.3f}", acc=f"{correct / n:.3f}")
     bar.close()
+    optimiser.zero_grad(set_to_none=True)   # hand back a model without leftover .grad tensors
     _recompute_batchnorm_statistics(model, x_all, bs)
     model.eval()
     return model, history
