@@ -5,7 +5,10 @@ Four patterns, each measured per map and summarised over a set:
 
 ``corner``
     Energy concentrated in the image corners, where scanners print tags, rulers and laterality
-    markers. Measure: the fraction of the map's mass inside the four corner squares.
+    markers. Measures: the fraction of the map's mass inside the four corner squares, and
+    whether the map's maximum lies in one of them. A CAM at a coarse layer is blurred over
+    several pixels, so the evidence for a small tag spills out of its corner square; the
+    position of the maximum stays put, so either sign flags the map.
 ``uniform``
     A near-uniform (or empty) map: the explanation points nowhere in particular. Measure: the
     *flatness* ``mean(map) / max(map)``, 1 for a constant map, about the lit area's share for a
@@ -37,7 +40,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     # side of each corner square as a fraction of the image's height/width: four squares of 0.2
     # cover 16 % of the image, so a uniform map puts 16 % of its mass there
     "corner_size": 0.2,
-    # a map is flagged when its corners hold at least this share of its mass (≈ 2× uniform)
+    # a map is flagged when its corners hold at least this share of its mass (≈ 2× uniform),
+    # or when its maximum lies in a corner square
     "corner_threshold": 0.3,
     # flatness mean/max at or above this: more than half of the frame is "lit" on average
     "uniform_threshold": 0.5,
@@ -67,6 +71,8 @@ class Diagnosis:
     ----------
     corner_energy : (N,) float in [0, 1]
         Share of each map's mass in the four corner squares.
+    peak_in_corner : (N,) bool
+        The map's maximum lies in a corner square (False for an empty map).
     flatness : (N,) float in [0, 1]
         ``mean / max`` of each map (1 for an empty map: it points nowhere).
     outside_roi : (N,) float in [0, 1], NaN where no ROI was given
@@ -81,6 +87,7 @@ class Diagnosis:
     """
 
     corner_energy: np.ndarray
+    peak_in_corner: np.ndarray
     flatness: np.ndarray
     outside_roi: np.ndarray
     side_balance: np.ndarray
@@ -238,6 +245,9 @@ def diagnose_maps(maps: np.ndarray, roi: np.ndarray | None = None, *,
 
     corners = corner_mask((h, w), corner_size)
     corner_energy = np.where(empty, 0.0, (maps * corners).sum(axis=(1, 2)) / safe_total)
+    # every pixel at the maximum must be in a corner (a flat map has its "maximum" everywhere)
+    at_peak = maps >= peak[:, None, None] * (1 - 1e-6)
+    peak_in_corner = ~empty & ~(at_peak & ~corners).any(axis=(1, 2))
     flatness = np.where(empty, 1.0, maps.mean(axis=(1, 2)) / np.where(empty, 1.0, peak))
 
     if roi is None:
@@ -265,11 +275,12 @@ def diagnose_maps(maps: np.ndarray, roi: np.ndarray | None = None, *,
     side_balance = np.divide(right - left, both, out=np.zeros(n), where=both > 0)
 
     flags = {
-        "corner": ~empty & (corner_energy >= corner_threshold),
+        "corner": ~empty & ((corner_energy >= corner_threshold) | peak_in_corner),
         "uniform": empty | (flatness >= uniform_threshold),
         "outside_roi": ~empty & ~np.isnan(outside) & (np.nan_to_num(outside) >= outside_threshold),
         "one_side": ~empty & (np.abs(side_balance) >= side_threshold),
     }
-    return Diagnosis(corner_energy=corner_energy.astype(np.float64), flatness=flatness,
+    return Diagnosis(corner_energy=corner_energy.astype(np.float64),
+                     peak_in_corner=peak_in_corner, flatness=flatness,
                      outside_roi=outside, side_balance=side_balance, empty=empty, flags=flags,
                      thresholds=thresholds)

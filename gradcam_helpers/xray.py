@@ -206,8 +206,8 @@ def burn_tag(image: np.ndarray, corner: str = "top-left", text: str = "AP",
     return image, mask
 
 
-def _draw_patient(rng: np.random.Generator, size: int, zoom: tuple[float, float] = (1.02, 1.12),
-                  shading: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict]:
+def _draw_patient(rng: np.random.Generator, size: int, zoom: tuple[float, float],
+                  shading: float) -> tuple[np.ndarray, np.ndarray, dict]:
     """One normal chest: (image before noise, lung mask, geometry for the lesion drawer)."""
     t = (np.arange(size) + 0.5) / size
     yy, xx = np.meshgrid(t, t, indexing="ij")
@@ -243,7 +243,6 @@ def _draw_patient(rng: np.random.Generator, size: int, zoom: tuple[float, float]
     heart_d = ((np.cos(tilt) * hu + np.sin(tilt) * hv) / heart_rx) ** 2 \
         + ((-np.sin(tilt) * hu + np.cos(tilt) * hv) / heart_ry) ** 2
     heart = _sigmoid((1 - heart_d) / (edge * 8))
-    lungs_geo = []
     for side in (-1, 1):
         lx = side * rng.uniform(0.235, 0.255)
         lw = rng.uniform(0.175, 0.195)
@@ -256,7 +255,6 @@ def _draw_patient(rng: np.random.Generator, size: int, zoom: tuple[float, float]
         one = _sigmoid(inside)
         lung_soft = np.maximum(lung_soft, one)
         lung_mask |= inside > 0
-        lungs_geo.append((lx, ly, lw, lh))
     lung_mask &= heart < 0.5
     lung_soft = lung_soft * (1 - heart)
 
@@ -289,7 +287,7 @@ def _draw_patient(rng: np.random.Generator, size: int, zoom: tuple[float, float]
     if shading:  # benign, smooth brightness changes over the lungs (soft tissue, exposure)
         img += shading * lung_soft * _smooth_noise(rng, size, 2)
     img += body * (0.12 * spine + rng.uniform(0.06, 0.09) * ribs + 0.10 * clavicles)
-    geo = {"X": X, "Y": Y, "lung_soft": lung_soft, "lungs": lungs_geo, "edge": edge, "scale": s}
+    geo = {"X": X, "Y": Y, "lung_soft": lung_soft, "scale": s}
     return img, lung_mask, geo
 
 
@@ -351,18 +349,20 @@ def _draw_objects(rng: np.random.Generator, img: np.ndarray, lung_mask: np.ndarr
     X, Y = geo["X"], geo["Y"]
     size = img.shape[0]
     body = img > 0.15
-    away = ~ndimage.binary_dilation(lung_mask, iterations=max(1, round(0.03 * size))) & body
-    candidates = np.flatnonzero(away)
-    if not len(candidates):
-        return
+    gap = ndimage.distance_transform_edt(~lung_mask)   # pixels to the nearest lung pixel
     for _ in range(int(rng.integers(count_range[0], count_range[1] + 1))):
+        blob = rng.random() < 0.5
+        r = rng.uniform(*size_range) if blob else rng.uniform(0.025, 0.04)
+        # a blob is cut off at the lung's edge; a disc keeps its whole outline off the lungs
+        need = 0.03 * size if blob else r * size * geo["scale"] * 1.4 + 2
+        candidates = np.flatnonzero(body & (gap >= need))
+        if not len(candidates):
+            continue
         cy, cx = divmod(candidates[int(rng.integers(len(candidates)))], size)
         dist = np.hypot(X - X[cy, cx], Y - Y[cy, cx])
-        if rng.random() < 0.5:   # a soft blob like an opacity
-            r = rng.uniform(*size_range)
+        if blob:   # a soft density as dense as an opacity
             img += rng.uniform(*density_range) * _sigmoid((1 - dist / r) / 0.12) * ~lung_mask
-        else:                    # an electrode: a bright disc with a darker centre
-            r = rng.uniform(0.025, 0.04)
+        else:      # an electrode: a bright disc with a darker centre
             disc = _sigmoid((1 - dist / r) / 0.1)
             img += rng.uniform(0.25, 0.45) * disc * (1 - 0.5 * _sigmoid((0.5 - dist / r) / 0.1))
 

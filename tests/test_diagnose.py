@@ -38,6 +38,20 @@ def test_corner_flag():
     assert d.flags["corner"].tolist() == [True, False]
 
 
+def test_corner_flag_from_the_peak_of_a_blurred_map():
+    # a wide blob centred on a tag near the corner: most of its mass lies outside the corner
+    # square, but its maximum is inside it
+    blurred = blob(10, 10, 12)
+    d = diagnose_maps(blurred[None])
+    assert d.corner_energy[0] < 0.3 and d.peak_in_corner[0]
+    assert d.flags["corner"][0]
+    # the same blob in the middle of the image is not flagged
+    d = diagnose_maps(blob(32, 32, 12)[None])
+    assert not d.peak_in_corner[0] and not d.flags["corner"][0]
+    # an empty map has no peak
+    assert not diagnose_maps(np.zeros((1, H, W))).peak_in_corner[0]
+
+
 def test_uniform_flag_and_empty_map():
     flat = np.full((H, W), 0.7)
     noisy_flat = 0.8 + 0.2 * np.random.default_rng(0).random((H, W))
@@ -45,6 +59,7 @@ def test_uniform_flag_and_empty_map():
     empty = np.zeros((H, W))
     d = diagnose_maps(np.stack([flat, noisy_flat, focused, empty]))
     assert d.flatness[0] == pytest.approx(1.0)
+    assert not d.peak_in_corner[0]   # a flat map has no peak anywhere in particular
     assert d.flatness[1] > 0.85 and d.flatness[2] < 0.1
     assert d.flags["uniform"].tolist() == [True, True, False, True]
     assert d.empty.tolist() == [False, False, False, True]
@@ -114,7 +129,7 @@ def test_summary_finds_uniform_maps():
 
 
 def test_thresholds_are_parameters():
-    m = blob(10, 10, 6)
+    m = blob(16, 16, 8)   # peak outside the corner squares, some mass inside them
     loose = diagnose_maps(m, corner_threshold=0.05)
     strict = diagnose_maps(m, corner_threshold=0.95)
     assert loose.flags["corner"][0] and not strict.flags["corner"][0]

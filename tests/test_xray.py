@@ -131,9 +131,38 @@ def test_tag_helpers():
     assert not img.any()  # the input is not modified
 
 
+def test_benign_objects_only_outside_the_lungs():
+    plain = make_xrays(40, 64, seed=3, objects=(0, 0))
+    busy = make_xrays(40, 64, seed=3, objects=(2, 3))
+    np.testing.assert_array_equal(plain.lesion_masks, busy.lesion_masks)  # same patients
+    diff = np.abs(busy.images_hw - plain.images_hw) > 0.05
+    assert diff.any(axis=(1, 2)).mean() > 0.9                # objects were drawn...
+    from scipy import ndimage
+
+    inner = np.stack([ndimage.binary_erosion(m, iterations=2) for m in plain.lung_masks])
+    assert not (diff & inner).any()       # ...never over the lungs (the final blur leaks ~1 px)
+    for label in (0, 1):                                      # ...in both classes
+        assert diff[plain.labels == label].any()
+
+
+def test_opacity_texture():
+    smooth = make_xrays(60, 64, seed=4, mottling=0.0, bronchograms=0.0)
+    patchy = make_xrays(60, 64, seed=4)
+    np.testing.assert_array_equal(smooth.lesion_masks, patchy.lesion_masks)
+    pneu = np.flatnonzero(smooth.labels == 1)
+    spread = [(patchy.images_hw[i][patchy.lesion_masks[i]].std(),
+               smooth.images_hw[i][smooth.lesion_masks[i]].std()) for i in pneu]
+    assert np.mean([a > b for a, b in spread]) > 0.8        # patchier inside the opacity
+    # outside the opacities both versions are the same image
+    outside = ~smooth.lesion_masks[pneu]
+    close = np.abs(patchy.images_hw[pneu] - smooth.images_hw[pneu]) < 0.03
+    assert close[outside].mean() > 0.95
+
+
 @pytest.mark.parametrize("kwargs", [dict(size=16), dict(shortcut_rate=1.5),
                                     dict(tag_mode="moved"), dict(tag_corner="middle"),
-                                    dict(pneumonia_fraction=2.0), dict(max_lesions=5)])
+                                    dict(pneumonia_fraction=2.0), dict(max_lesions=5),
+                                    dict(objects=(3, 1))])
 def test_bad_generator_arguments(kwargs):
     with pytest.raises(ValueError):
         make_xrays(4, **{"size": 32, **kwargs})
