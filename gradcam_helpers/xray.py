@@ -528,7 +528,7 @@ def read_grayscale(path: str | Path, size: int | None = None) -> np.ndarray:
     """
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         with Image.open(path) as im:
             im.load()
@@ -610,7 +610,7 @@ def load_kaggle_folder(root: str | Path, split: str = "train", size: int = 128, 
     ValueError
         If a file cannot be read as an image.
     """
-    root = Path(root)
+    root = Path(root).expanduser()
     split_dir = _find_split_dir(root, split)
     sub = {p.name.upper(): p for p in split_dir.iterdir() if p.is_dir()}
     missing = [name for name in CLASS_NAMES if name not in sub]
@@ -659,7 +659,7 @@ def load_medmnist_npz(path: str | Path, split: str = "train", size: int | None =
     ValueError
         If shapes or label values do not fit a two-class grayscale set.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test'; got {split!r}")
     with np.load(path, allow_pickle=False) as npz:
@@ -726,7 +726,7 @@ def load_dicom(path: str | Path, window: tuple[float, float] | None = None,
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         ds = pydicom.dcmread(path)
     except (InvalidDicomError, EOFError, OSError) as err:

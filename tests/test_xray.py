@@ -445,3 +445,8 @@ def test_no_warning_on_clean_kaggle_folder(kaggle_root):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_kaggle_folder(kaggle_root, "val", size=16)
+
+
+def test_paths_with_tilde_are_expanded(kaggle_root, monkeypatch):
+    monkeypatch.setenv("HOME", str(kaggle_root.parent))
+    assert len(load_kaggle_folder("~/chest_xray", "val", size=16)) == 4
