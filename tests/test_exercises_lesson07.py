@@ -3,30 +3,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
-from gradcam_helpers.exercises import has_solution, replace_solutions
+from gradcam_helpers.exercises import define, solution_cells, replace_solutions
 from gradcam_helpers.exercises import lesson07
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "07_shortcut_learning.ipynb"
 
 
 def _solution_cells() -> dict[str, str]:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and has_solution(cell.source):
-            name = cell.source.split("def ", 1)[1].split("(", 1)[0]
-            cells[name] = cell.source
-    return cells
+    return solution_cells(NOTEBOOK)
 
 
 def _define(source: str, name: str):
-    namespace = {"np": np}
-    exec(compile(source, f"<{name}>", "exec"), namespace)
-    return namespace[name]
+    return define(source, name)
 
 
 CASES = {
