@@ -177,37 +177,65 @@ def _run_local(settings: AuditSettings, todo, batch_size: int, collect, **_: Any
         collect(worker(todo.slice(offset, batch_size)))
 
 
+def start_local_ray(num_cpus: int, **init_options: Any) -> None:
+    """``ray.init`` on this machine with ``num_cpus`` CPUs, no dashboard and quiet logs.
+
+    Ray gives its node 30 s to come up; on an overloaded machine (a shared CI runner) that can
+    pass, so a start that times out is tried once more before the error is raised.
+    """
+    import logging
+
+    import ray
+
+    options = dict(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                   logging_level=logging.WARNING, **init_options)
+    try:
+        ray.init(**options)
+    except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
+        if "timed out during startup" not in str(err):
+            raise
+        ray.shutdown()
+        ray.init(**options)
+
+
 def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_workers: int,
              address: str | None, num_gpus: float) -> None:
     """Ray Data: ``map_batches`` with :class:`AuditWorker` on an actor pool, results streamed
     back to this process in order. Starts (and stops) a local Ray unless one is running or
     ``address`` names a cluster."""
+    import logging
+
     import ray
 
     started = False
     if not ray.is_initialized():
         if address is None:
-            ray.init(num_cpus=num_workers, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            start_local_ray(num_workers)
         else:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         started = True
+    data_logger = logging.getLogger("ray.data")
+    level = data_logger.level
+    data_logger.setLevel(logging.WARNING)   # no per-dataset INFO lines between the progress
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.execution_options.preserve_order = True    # rows come back in the listed order
-        # blocks of four batches: enough blocks to keep every worker busy, few enough to be cheap
-        block = 4 * batch_size
+        # blocks of up to four batches, at least two blocks per worker when there is enough work
+        batches = -(-todo.num_rows // batch_size)
+        block = batch_size * min(4, max(1, batches // (2 * num_workers)))
         blocks = [todo.slice(k, block) for k in range(0, todo.num_rows, block)]
+        # A worker process that dies (killed, out of memory, a lost node) is restarted and its
+        # batch retried: Ray Data's default for actors (max_restarts=-1, max_task_retries=-1).
+        # An exception inside a batch is not retried; AuditWorker turns unreadable images into
+        # rows, so what is left would fail every retry the same way.
         ds = ray.data.from_arrow(blocks).map_batches(
             AuditWorker, fn_constructor_args=(settings,), batch_size=batch_size,
             batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=num_workers),
-            num_cpus=1, num_gpus=num_gpus or None,
-            # a worker that dies (killed, out of memory, lost node) is restarted and its batch
-            # retried, up to three times each
-            max_restarts=3, max_task_retries=3)
+            num_cpus=1, num_gpus=num_gpus or None)
         for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             collect(table)
     finally:
+        data_logger.setLevel(level)
         if started:
             ray.shutdown()
