@@ -9,7 +9,6 @@ The pipeline is the same for every method and both frameworks:
 """
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -62,16 +61,18 @@ class Explanation:
 
 
 def _make_adapter(model, layer, score_fn):
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(model, torch.nn.Module):
-        from .torch_adapter import TorchAdapter
+    # "is it Keras?" first: under KERAS_BACKEND=torch a Keras layer is also a torch.nn.Module
+    from .keras_adapter import is_keras_model
+    from .torch_adapter import is_torch_model
 
-        return TorchAdapter(model, layer=layer, score_fn=score_fn)
-    keras = sys.modules.get("keras")
-    if keras is not None and isinstance(model, keras.layers.Layer):
+    if is_keras_model(model):
         from .keras_adapter import KerasAdapter
 
         return KerasAdapter(model, layer=layer, score_fn=score_fn)
+    if is_torch_model(model):
+        from .torch_adapter import TorchAdapter
+
+        return TorchAdapter(model, layer=layer, score_fn=score_fn)
     raise TypeError(f"explain() takes a keras.Model or a torch.nn.Module; got {type(model).__name__}")
 
 
@@ -138,23 +139,26 @@ class Explainer:
         cap = adapter.capture(x, target, gradients=spec.needs == "gradients")
         a = cap.activations
         if spec.needs == "gradients":
-            raw = core.GRADIENT_METHODS[spec.name](a, cap.gradients)
+            raw = spec.fn(a, cap.gradients)
         elif spec.needs == "activations":
-            raw = core.eigencam(a)
+            raw = spec.fn(a)
         elif spec.needs == "cam_weights":
             weights = adapter.cam_class_weights()  # (K, classes)
             if weights.shape[0] != a.shape[-1]:
                 raise ValueError(f"the Dense kernel has {weights.shape[0]} inputs but the layer "
                                  f"{adapter.layer_name!r} has {a.shape[-1]} channels")
-            raw = core.cam(a, weights[:, cap.targets].T)
+            raw = spec.fn(a, weights[:, cap.targets].T)
+        elif spec.needs == "scores":
+            raw = spec.fn(a, self._score_cam_weights(x, cap))
         else:
-            raw = self._score_cam(x, cap)
+            raise NotImplementedError(f"the pipeline cannot yet provide what {spec.name!r} needs "
+                                      f"({spec.needs!r})")
         if not np.all(np.isfinite(raw)):
             raise FloatingPointError(f"{spec.name} produced non-finite values: check the model's "
                                      "output for NaN/inf (e.g. a log of 0 in the last layer)")
         return raw, cap.logits, cap.targets
 
-    def _score_cam(self, x, cap) -> np.ndarray:
+    def _score_cam_weights(self, x, cap) -> np.ndarray:
         from tqdm.auto import tqdm
 
         adapter = self.adapter
@@ -167,14 +171,14 @@ class Explainer:
         with tqdm(total=total, desc="Score-CAM", unit="mask", disable=not show, leave=False) as bar:
             for i in range(n):
                 scores = []
-                for start in range(0, k, self.score_cam_batch_size):
-                    m = masks[i, start:start + self.score_cam_batch_size, :, :, None]
-                    masked = nhwc[i][None] * m
-                    scores.append(adapter.logits(adapter.from_channels_last(masked)))
-                    bar.update(len(m))
+                with adapter.masked_scorer(x[i:i + 1]) as score:
+                    for start in range(0, k, self.score_cam_batch_size):
+                        m = masks[i, start:start + self.score_cam_batch_size]
+                        scores.append(score(m))
+                        bar.update(len(m))
                 weights[i] = core.score_cam_weights(np.concatenate(scores), int(cap.targets[i]),
                                                     self.score_cam_convention)
-        return core.weighted_sum(cap.activations, weights)
+        return weights
 
 
 def explain(model, images, method: str = "gradcam", layer=None, target=None, *,
@@ -209,24 +213,27 @@ def explain(model, images, method: str = "gradcam", layer=None, target=None, *,
     return _cached_explainer(model, layer, score_fn, options)(images, method=method, target=target)
 
 
-# explain() reuses the Explainer of a recent call on the same Keras model: its compiled function
-# is traced once (seconds on a large model) instead of at every call. Bounded, so at most a few
-# models are kept alive; the key includes the identity of every layer, so a Sequential model that
-# gained a layer gets a fresh Explainer.
+# explain() reuses the Explainer of a recent call on the same model, with the same layer, score_fn
+# and options: its model inspection (a dry forward pass) and, in Keras, its compiled functions are
+# built once instead of at every call. The adapter itself inspects the model again when its
+# structure changed (a layer swapped, added or removed). Bounded, so at most a few models are kept
+# alive; clear_cache() lets them go.
 _EXPLAINERS: "OrderedDict[tuple, Explainer]" = OrderedDict()
 _MAX_CACHED = 4
 
 
 def _cached_explainer(model, layer, score_fn, options) -> Explainer:
-    from .keras_adapter import is_keras_model, iter_layers
-
-    if not is_keras_model(model):
-        return Explainer(model, layer, score_fn=score_fn, **options)
     layer_key = layer if isinstance(layer, (str, type(None))) else ("object", id(layer))
-    structure = tuple(id(sub) for _, sub in iter_layers(model))
-    key = (id(model), structure, layer_key, id(score_fn), tuple(sorted(options.items())))
+    try:
+        option_key = tuple(sorted(options.items()))
+        hash(option_key)
+    except TypeError:  # an unhashable option: no reuse
+        return Explainer(model, layer, score_fn=score_fn, **options)
+    # ids are safe here: a cached Explainer keeps its model, layer and score_fn alive, so an equal
+    # id means the same object
+    key = (id(model), layer_key, id(score_fn), option_key)
     explainer = _EXPLAINERS.get(key)
-    if explainer is None or explainer.adapter.model is not model:
+    if explainer is None:
         explainer = Explainer(model, layer, score_fn=score_fn, **options)
         _EXPLAINERS[key] = explainer
         while len(_EXPLAINERS) > _MAX_CACHED:
@@ -236,5 +243,5 @@ def _cached_explainer(model, layer, score_fn, options) -> Explainer:
 
 
 def clear_cache() -> None:
-    """Forget the Explainers that :func:`explain` keeps for recently explained Keras models."""
+    """Forget the Explainers that :func:`explain` keeps for recently explained models."""
     _EXPLAINERS.clear()
