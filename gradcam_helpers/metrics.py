@@ -400,6 +400,38 @@ _NEIGHBOURS = [((-1, -1), 1 / 12), ((-1, 0), 1 / 6), ((-1, 1), 1 / 12), ((0, -1)
                ((0, 1), 1 / 6), ((1, -1), 1 / 12), ((1, 0), 1 / 6), ((1, 1), 1 / 12)]
 
 
+def _imputation_system(image, removed, ys, xs):
+    """The sparse system  sum_q w_q (x_p - x_q) = 0  for every removed pixel p (known x_q on the right)."""
+    from scipy.sparse import coo_matrix
+
+    h, w, c = image.shape
+    m = len(ys)
+    index = -np.ones((h, w), dtype=np.int64)
+    index[ys, xs] = np.arange(m)
+    rows, cols, vals = [np.arange(m)], [np.arange(m)], []
+    diagonal = np.zeros(m)
+    rhs = np.zeros((m, c))
+    for (dy, dx), weight in _NEIGHBOURS:
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        p, qy, qx = np.flatnonzero(inside), ny[inside], nx[inside]
+        diagonal[p] += weight
+        unknown = removed[qy, qx]
+        rows.append(p[unknown])
+        cols.append(index[qy[unknown], qx[unknown]])
+        vals.append(np.full(int(unknown.sum()), -weight))
+        rhs[p[~unknown]] += weight * image[qy[~unknown], qx[~unknown]]
+    matrix = coo_matrix((np.concatenate([diagonal] + vals), (np.concatenate(rows), np.concatenate(cols))),
+                        shape=(m, m)).tocsc()
+    return matrix, rhs
+
+
+def _solve(matrix, rhs):
+    from scipy.sparse.linalg import spsolve
+
+    return spsolve(matrix, rhs).reshape(rhs.shape)
+
+
 def noisy_linear_imputation(image: np.ndarray, removed: np.ndarray, noise: float = 0.01,
                             rng: np.random.Generator | None = None) -> np.ndarray:
     """Fill the ``removed`` pixels from their neighbours (Rong et al., ICML 2022, "A Consistent and
@@ -424,9 +456,6 @@ def noisy_linear_imputation(image: np.ndarray, removed: np.ndarray, noise: float
     -------
     (H, W, C) float64 array: the kept pixels unchanged, the removed ones filled.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.linalg import spsolve
-
     image = np.asarray(image, dtype=np.float64)
     removed = np.asarray(removed, dtype=bool)
     h, w, c = image.shape
@@ -438,25 +467,8 @@ def noisy_linear_imputation(image: np.ndarray, removed: np.ndarray, noise: float
     if removed.all():
         raise ValueError("every pixel is removed: there is nothing to impute from; keep at least one")
     ys, xs = np.nonzero(removed)
-    m = len(ys)
-    index = -np.ones((h, w), dtype=np.int64)
-    index[ys, xs] = np.arange(m)
-    rows, cols, vals = [np.arange(m)], [np.arange(m)], []
-    diagonal = np.zeros(m)
-    rhs = np.zeros((m, c))
-    for (dy, dx), weight in _NEIGHBOURS:
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        p, qy, qx = np.flatnonzero(inside), ny[inside], nx[inside]
-        diagonal[p] += weight
-        unknown = removed[qy, qx]
-        rows.append(p[unknown])
-        cols.append(index[qy[unknown], qx[unknown]])
-        vals.append(np.full(int(unknown.sum()), -weight))
-        rhs[p[~unknown]] += weight * image[qy[~unknown], qx[~unknown]]
-    matrix = coo_matrix((np.concatenate([diagonal] + vals), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(m, m)).tocsc()
-    filled = spsolve(matrix, rhs).reshape(m, c)
+    matrix, rhs = _imputation_system(image, removed, ys, xs)
+    filled = _solve(matrix, rhs)
     if noise:
         rng = rng if rng is not None else np.random.default_rng(0)
         filled = filled + rng.normal(size=filled.shape) * noise * image.reshape(-1, c).std(axis=0)
@@ -819,11 +831,11 @@ def sanity_check(model, images, method: str = "gradcam", layer: str | None = Non
     copy_, framework = _copy_model(model)
     explainer = Explainer(copy_, layer, **options)
     x = explainer.adapter.validate(images)
-    original = explainer(x, method=method, target=target)
     layers = _parameterised_layers(copy_, framework, x[:1])
     if not layers:
         raise ValueError("the model has no weights to randomise, so a sanity check cannot say anything: "
                          "pass a trained model with weights (convolutions, Dense/Linear layers)")
+    original = explainer(x, method=method, target=target)
     top_down = layers[::-1]
     n_steps = len(top_down) if steps is None else int(steps)
     if n_steps < 1:
