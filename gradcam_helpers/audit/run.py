@@ -34,6 +34,9 @@ class AuditRun:
     errors : rows of this run whose image could not be read
     seconds : wall-clock time of this run, start-up included
     engine : "local" or "ray"
+    first_batch_seconds : time until the first batch of results came back (listing the images,
+        loading the model, starting Ray and its workers); 0 when nothing was audited
+    first_batch_images : images in that first batch
     """
 
     path: Path
@@ -43,11 +46,21 @@ class AuditRun:
     errors: int
     seconds: float
     engine: str
+    first_batch_seconds: float = 0.0
+    first_batch_images: int = 0
 
     @property
     def images_per_second(self) -> float:
-        """Images processed per second of this run (0 when none was)."""
+        """Images processed per second of this run, start-up included (0 when none was)."""
         return self.audited / self.seconds if self.audited and self.seconds > 0 else 0.0
+
+    @property
+    def steady_images_per_second(self) -> float:
+        """Images per second once the first batch was back: the rate a longer run approaches
+        (NaN when the run had a single batch)."""
+        rest = self.audited - self.first_batch_images
+        time_left = self.seconds - self.first_batch_seconds
+        return rest / time_left if rest > 0 and time_left > 0 else float("nan")
 
     def table(self):
         """The whole table as a ``pyarrow.Table``."""
@@ -148,9 +161,12 @@ def audit(images: str | Path, model: ModelSpec | str | Path, out: str | Path, *,
         import pyarrow as pa
 
         todo = listing.filter(pa.array([p not in done for p in listing.column("path").to_pylist()]))
-    counts = {"rows": 0, "errors": 0}
+    counts = {"rows": 0, "errors": 0, "first_seconds": 0.0, "first_rows": 0}
 
     def collect(table) -> None:
+        if not counts["first_rows"]:
+            counts["first_seconds"] = time.perf_counter() - start
+            counts["first_rows"] = table.num_rows
         store.add(table)
         counts["rows"] += table.num_rows
         counts["errors"] += table.num_rows - table.column("error").null_count
@@ -167,7 +183,9 @@ def audit(images: str | Path, model: ModelSpec | str | Path, out: str | Path, *,
     path = store.finish()
     return AuditRun(path=path, images=listing.num_rows, audited=counts["rows"],
                     skipped=listing.num_rows - todo.num_rows, errors=counts["errors"],
-                    seconds=time.perf_counter() - start, engine=engine)
+                    seconds=time.perf_counter() - start, engine=engine,
+                    first_batch_seconds=counts["first_seconds"],
+                    first_batch_images=counts["first_rows"])
 
 
 def _run_local(settings: AuditSettings, todo, batch_size: int, collect, **_: Any) -> None:
