@@ -16,7 +16,7 @@ from ..xray import CLASS_NAMES
 from .dataset import find_images
 from .model import ModelSpec
 from .store import ResultStore
-from .worker import AuditSettings, AuditWorker, schema
+from .worker import AuditSettings, AuditWorker, configured_worker, schema
 
 ENGINES = ("local", "ray")
 
@@ -248,7 +248,7 @@ def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_wor
         # An exception inside a batch is not retried; AuditWorker turns unreadable images into
         # rows, so what is left would fail every retry the same way.
         ds = ray.data.from_arrow(blocks).map_batches(
-            AuditWorker, fn_constructor_args=(settings,), batch_size=batch_size,
+            configured_worker(settings), batch_size=batch_size,
             batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_cpus=1, num_gpus=num_gpus or None)
         for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
