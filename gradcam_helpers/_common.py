@@ -94,3 +94,11 @@ def check_batch(images, channels_axis: int, expected_channels: int | None, frame
             hint = " — repeat the grayscale channel three times or build the model for 1 channel"
         raise ValueError(f"the model expects {expected_channels} channel(s) but the images have "
                          f"{shape[channels_axis]} on the channel axis of {layout}{hint}")
+
+
+def guided_backprop_message(unit: str) -> str:
+    """Guided Backprop on a model without ReLU layers (the same advice in both frameworks)."""
+    return (f"Guided Backprop changes the backward pass of ReLU {unit}s, and this model has none "
+            f"(a ReLU called as a function inside another {unit} cannot be seen): use "
+            "method='saliency' or 'integrated_gradients', or build the model with ReLU "
+            f"{unit}s")

@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ._common import Capture, LayerCall, check_batch, describe_candidates, resolve_targets
+from ._common import (Capture, LayerCall, check_batch, describe_candidates, guided_backprop_message,
+                      resolve_targets)
 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
@@ -404,3 +405,91 @@ class KerasAdapter:
             f"because its weights are that Dense layer's kernel. After {self.layer_name!r} this model "
             f"has: {' → '.join(kinds) or 'nothing'}. Use method='gradcam' instead: Grad-CAM works on "
             "any architecture and gives the same map as CAM on GAP networks.")
+
+    # -------------------------------------------------------------------- input gradients
+
+    def input_gradients(self, x: np.ndarray, target, guided: bool = False):
+        """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
+
+        Parameters
+        ----------
+        x : (M, H, W, C) float array
+        target : None, an int or (M,) class indices
+        guided : apply Guided Backprop's rule to every ReLU (a ``ReLU`` layer, an ``Activation``
+            or any layer with ``activation="relu"``/``"relu6"``) during this call; the wrappers
+            are undone before returning, also on error
+
+        Returns
+        -------
+        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
+        """
+        import tensorflow as tf
+
+        x = np.asarray(x, np.float32)
+        self._ensure_ready(x)
+        relus = [layer for _, layer in iter_layers(self.model) if _is_leaf(layer) and _is_relu(layer)]
+        if guided and not relus:
+            raise ValueError(guided_backprop_message("layer"))
+        n = len(x)
+        use_top = target is None
+        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
+            target, np.zeros((n, self.num_classes), np.float32))
+        args = (tf.convert_to_tensor(x), tf.convert_to_tensor(targets), tf.constant(use_top))
+        relus = relus if guided else []
+        result = None
+        if self._compile:
+            fn = self._compiled.get(("input", guided))
+            if fn is None:
+                fn = self._compiled[("input", guided)] = tf.function(
+                    lambda a, t, top: self._run_input_gradients(a, t, top, relus),
+                    reduce_retracing=True)
+            try:
+                result = fn(*args)
+                self._traced_ok = True
+            except Exception as error:
+                self._give_up_compiling(error)
+        if result is None:
+            result = self._run_input_gradients(*args, relus)
+        grads, logits, used = result
+        if grads is None:
+            raise RuntimeError("the class score does not depend on the input")
+        return (np.asarray(grads, np.float32), np.asarray(logits, np.float32),
+                np.asarray(used, np.int64))
+
+    def _run_input_gradients(self, x, targets, use_top, relus):
+        import tensorflow as tf
+
+        store: dict[str, Any] = {}
+
+        def wrap_final(original):
+            def call(inputs, *args, **kwargs):
+                store["final_input"] = inputs
+                return original(inputs, *args, **kwargs)
+            return call
+
+        @tf.custom_gradient
+        def guided_identity(y):
+            return tf.identity(y), lambda dy: tf.nn.relu(dy)
+
+        def wrap_guided(original):
+            def call(*args, **kwargs):
+                return guided_identity(original(*args, **kwargs))
+            return call
+
+        wrappers = {layer: wrap_guided for layer in relus}
+        if self._final is not None:
+            wrappers[self._final[0]] = wrap_final
+        with _wrapped_calls(wrappers), tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            logits = self._logits(self.model(x, training=False), store)
+            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
+            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
+        return tape.gradient(score, x), logits, chosen
+
+
+def _is_relu(layer) -> bool:
+    """A layer whose output is a ReLU (or ReLU6) of something: where Guided Backprop's rule goes."""
+    kind = type(layer).__name__
+    if kind == "ReLU":
+        return float(getattr(layer, "negative_slope", 0.0) or 0.0) == 0.0
+    return _activation_name(layer) in ("relu", "relu6")

@@ -31,8 +31,9 @@ class Method:
     """A CAM-family method as the pipeline sees it.
 
     ``needs`` is what the adapter must capture: ``"gradients"`` (A and G), ``"activations"`` (A
-    only), ``"cam_weights"`` (A and the Dense weights after GAP) or ``"scores"`` (A and forward
-    passes of masked inputs).
+    only), ``"cam_weights"`` (A and the Dense weights after GAP), ``"scores"`` (A and forward
+    passes of masked inputs) or ``"input_gradients"`` (the pixel attributions of
+    :mod:`gradcam_helpers.attributions`: gradients with respect to the input).
     """
 
     name: str
@@ -327,3 +328,13 @@ def get_method(name: str) -> Method:
     if key not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
     return METHODS[key]
+
+
+# pixel attributions: their math is in ``attributions``; the pipeline drives them through the
+# adapters' input gradients, and ``raw`` is (N, H, W, C) at input resolution
+from .attributions import PIXEL_METHODS as _PIXEL_METHODS  # noqa: E402
+
+for _name, (_paper, _aliases) in _PIXEL_METHODS.items():
+    METHODS[_name] = Method(_name, "input_gradients", _paper)
+    for _alias in (_name.replace("_", ""), *_aliases):
+        _ALIASES[_alias] = _name

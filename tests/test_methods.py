@@ -114,7 +114,7 @@ def test_resize_matches_opencv_bilinear():
 def test_get_method_lists_choices():
     assert core.get_method("Grad-CAM++").name == "gradcam++"
     with pytest.raises(ValueError, match="gradcam, gradcam\\+\\+"):
-        core.get_method("smoothgrad")
+        core.get_method("deconvnet")
 
 
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, width=32)
