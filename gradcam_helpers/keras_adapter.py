@@ -37,7 +37,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ._common import (Adapter, CallRecorder, Capture, LayerCall, check_batch, check_finite,
-                      describe_candidates, resolve_targets, single_input_message)
+                      describe_candidates, guided_backprop_message, resolve_targets,
+                      single_input_message)
 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 _IGNORABLE = ("Dropout", "Flatten", "Identity")
@@ -142,6 +143,24 @@ class TensorFlowGradients:
         activations = store["activations"]
         grads = tape.gradient(score, activations) if gradients else tf.zeros((0,))
         return activations, grads, logits, chosen
+
+    @staticmethod
+    def input_gradients(forward: Callable, x, targets, use_top, guided: bool):
+        """Run ``forward(x, on_relu)`` once; return (d score / d x, logits, chosen classes). With
+        ``guided``, each ReLU's output passes through an identity whose backward keeps only
+        positive gradients (Guided Backprop)."""
+        import tensorflow as tf
+
+        @tf.custom_gradient
+        def guided_identity(y):
+            return tf.identity(y), lambda dy: tf.nn.relu(dy)
+
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            logits = forward(x, on_relu=guided_identity if guided else None)
+            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
+            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
+        return tape.gradient(score, x), logits, chosen
 
 
 #: Keras backend name → its gradient piece. Add "torch" and "jax" here.
@@ -303,16 +322,24 @@ class KerasAdapter(Adapter):
 
     # -------------------------------------------------------------------- running the model
 
-    def _forward(self, x, on_target: Callable | None = None):
+    def _forward(self, x, on_target: Callable | None = None, on_relu: Callable | None = None,
+                 relus: tuple = ()):
         """The model's class scores before softmax for ``x``; backend-neutral (``keras.ops``).
 
         ``on_target(output)``, when given, sees the target layer's output during the pass, and what
         it returns goes on through the model in its place (the gradient backends use this).
+        ``on_relu(output)`` does the same for each layer in ``relus`` (Guided Backprop's rule).
         """
         from keras import ops
 
         store: dict[str, Any] = {}
         wrappers = {}
+        if on_relu is not None:
+            def wrap_relu(original):
+                def call(*args, **kwargs):
+                    return on_relu(original(*args, **kwargs))
+                return call
+            wrappers.update({layer: wrap_relu for layer in relus})
         if on_target is not None:
             def wrap_target(original):
                 def call(*args, **kwargs):
@@ -402,3 +429,55 @@ class KerasAdapter(Adapter):
     def masked_scorer(self, image: np.ndarray):
         """See :meth:`Adapter.masked_scorer`; image is (1, H, W, C)."""
         yield lambda masks: self.logits(image[:1] * masks[..., None])
+
+    def input_gradients(self, x: np.ndarray, target, guided: bool = False):
+        """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
+
+        Parameters
+        ----------
+        x : (M, H, W, C) float array
+        target : None, an int or (M,) class indices
+        guided : apply Guided Backprop's rule to every ReLU (a ``ReLU`` layer, an ``Activation``
+            or any layer with ``activation="relu"``/``"relu6"``) during this call; the wrappers
+            are undone before returning, also on error
+
+        Returns
+        -------
+        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
+        """
+        from keras import ops
+
+        x = np.asarray(x, np.float32)
+        self.inspect(x)
+        relus = ()
+        if guided:
+            relus = tuple(layer for _, layer in iter_layers(self.model)
+                          if _is_leaf(layer) and _is_relu(layer))
+            if not relus:
+                raise ValueError(guided_backprop_message("layer"))
+        n = len(x)
+        use_top = target is None
+        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
+            target, np.zeros((n, self.num_classes), np.float32))
+        args = (ops.convert_to_tensor(x), ops.convert_to_tensor(targets),
+                ops.convert_to_tensor(use_top))
+
+        def forward(inputs, on_relu=None):
+            return self._forward(inputs, on_relu=on_relu, relus=relus)
+
+        grads, logits, used = self._run(
+            ("input", guided),
+            lambda: lambda a, t, top: self.backend.input_gradients(forward, a, t, top, guided),
+            *args)
+        if grads is None:
+            raise RuntimeError("the class score does not depend on the input")
+        return (np.asarray(grads, np.float32), np.asarray(logits, np.float32),
+                np.asarray(used, np.int64))
+
+
+def _is_relu(layer) -> bool:
+    """A layer whose output is a ReLU (or ReLU6) of something: where Guided Backprop's rule goes."""
+    kind = type(layer).__name__
+    if kind == "ReLU":
+        return float(getattr(layer, "negative_slope", 0.0) or 0.0) == 0.0
+    return _activation_name(layer) in ("relu", "relu6")

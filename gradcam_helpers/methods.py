@@ -376,3 +376,11 @@ for _method in (
     Method("scorecam", "scores", "Wang et al., CVPR-W 2020", weighted_sum),
 ):
     register(_method)
+
+# Pixel attributions: their math is in ``attributions``; the pipeline drives them through the
+# adapters' input gradients, and ``raw`` is (N, H, W, C) at input resolution.
+from . import attributions as _attributions  # noqa: E402
+
+for _name, (_paper, _aliases) in _attributions.PIXEL_METHODS.items():
+    register(Method(_name, "input_gradients", _paper, getattr(_attributions, _name), kind="pixel",
+                    aliases=_aliases))
