@@ -140,6 +140,80 @@ def naive_keras_gradcam_batch(model, layer_name, images):
 
 
 # ------------------------------------------------------------------------------------------------
+# Score-CAM: the engine's previous implementation, and the pytorch-grad-cam-style recipe
+
+
+def scorecam_previous(explainer, images, target=None, convention: str = "paper") -> np.ndarray:
+    """Score-CAM as the engine computed it before issue 10, kept as the reference for "exact".
+
+    All N × K masks at once, at input resolution, on the CPU in NumPy; every channel gets a
+    forward pass, also one whose activation is zero everywhere; each batch of 64 masked images is
+    converted to the framework and goes through ``adapter.logits`` (modes and hooks set up per
+    batch). Returns the (N, H, W) maps in [0, 1], as ``Explanation.maps``.
+    """
+    from gradcam_helpers import methods as core
+
+    adapter = explainer.adapter
+    x = adapter.validate(images)
+    cap = adapter.capture(x, target, gradients=False)
+    nhwc = adapter.to_channels_last(x)
+    masks = core.score_cam_masks(cap.activations, nhwc.shape[1:3])  # (N, K, H, W)
+    n, k = masks.shape[:2]
+    weights = np.zeros((n, k))
+    for i in range(n):
+        scores = []
+        for start in range(0, k, 64):
+            masked = nhwc[i][None] * masks[i, start:start + 64, :, :, None]
+            if adapter.framework == "torch":
+                import torch
+
+                masked = torch.from_numpy(np.ascontiguousarray(masked.transpose(0, 3, 1, 2)))
+            scores.append(adapter.logits(masked))
+        weights[i] = core.score_cam_weights(np.concatenate(scores), int(cap.targets[i]), convention)
+    raw = core.weighted_sum(cap.activations, weights)
+    return core.normalize_maps(core.resize_maps(raw, nhwc.shape[1:3]))
+
+
+def pgc_style_scorecam(model, layer, x, batch_size: int = 16) -> np.ndarray:
+    """Score-CAM the way pytorch-grad-cam computes it (written here, in our own code).
+
+    The activations come from a forward pass with a forward hook, autograd on; then, under
+    ``no_grad``: every channel upsampled (bilinear, corners aligned) and min-max scaled with an
+    epsilon, all K masked copies of each image built at once, passed through the model in batches
+    of 16 — also channels that are zero everywhere — and the target logits softmax-normalised across
+    channels. Maps normalised by min and max, at input resolution. Returns (N, H, W) in [0, 1].
+    """
+    import torch
+    import torch.nn.functional as F
+
+    saved = {}
+    handle = layer.register_forward_hook(lambda m, i, o: saved.__setitem__("a", o.detach()))
+    try:
+        model.eval()
+        out = model(x)
+    finally:
+        handle.remove()
+    targets = out.argmax(dim=1)
+    acts = saved["a"]
+    with torch.no_grad():
+        up = F.interpolate(acts, size=x.shape[-2:], mode="bilinear", align_corners=True)
+        flat = up.flatten(2)
+        maxs, mins = flat.max(dim=-1).values[..., None, None], flat.min(dim=-1).values[..., None, None]
+        up = (up - mins) / (maxs - mins + 1e-8)
+        inputs = x[:, None] * up[:, :, None]  # (N, K, C, H, W), all at once
+        scores = []
+        for target, tensor in zip(targets, inputs):
+            for i in range(0, tensor.size(0), batch_size):
+                scores.extend(o[target].cpu().item() for o in model(tensor[i:i + batch_size]))
+        weights = torch.softmax(torch.tensor(scores).view(acts.shape[:2]), dim=-1)
+        cams = torch.relu((weights[:, :, None, None] * acts).sum(dim=1, keepdim=True))
+        cams = F.interpolate(cams, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        cams = cams - cams.flatten(1).min(dim=1).values[:, None, None]
+        peak = cams.flatten(1).max(dim=1).values.clamp_min(1e-7)
+    return (cams / peak[:, None, None]).numpy()
+
+
+# ------------------------------------------------------------------------------------------------
 # the variants of one case: name -> zero-argument callable
 
 

@@ -27,6 +27,7 @@ _LAZY = {
     "load_mnist": "gradcam_helpers.mnist",
     "make_localization_set": "gradcam_helpers.mnist",
     "make_two_digit_set": "gradcam_helpers.mnist",
+    "explore": "gradcam_helpers.widgets",
     "pointing_game": "gradcam_helpers.metrics",
     "energy_inside": "gradcam_helpers.metrics",
 }

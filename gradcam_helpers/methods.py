@@ -18,7 +18,7 @@ docstring says which one is followed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -28,17 +28,29 @@ EPS = 1e-7
 
 @dataclass(frozen=True)
 class Method:
-    """A CAM-family method as the pipeline sees it.
+    """A method as the pipeline sees it: its name, what it needs, and its function.
 
-    ``needs`` is what the adapter must capture: ``"gradients"`` (A and G), ``"activations"`` (A
-    only), ``"cam_weights"`` (A and the Dense weights after GAP), ``"scores"`` (A and forward
-    passes of masked inputs) or ``"input_gradients"`` (the pixel attributions of
-    :mod:`gradcam_helpers.attributions`: gradients with respect to the input).
+    ``needs`` is what the adapter must capture, and fixes how ``fn`` is called:
+
+    - ``"gradients"``: ``fn(A, G)`` with the target layer's activations and gradients;
+    - ``"activations"``: ``fn(A)``;
+    - ``"cam_weights"``: ``fn(A, W)`` with ``W`` (N, K) the dense weights of each image's class;
+    - ``"scores"``: ``fn(A, W)`` with ``W`` (N, K) channel weights from forward passes of masked
+      inputs (Score-CAM; the pipeline drives the passes).
+
+    ``kind`` says what the result is: ``"cam"`` (a map at the target layer's resolution, upsampled
+    by the pipeline) or ``"pixel"`` (an attribution at input resolution, from the *input* gradient:
+    a new ``needs`` value such as ``"input_gradients"``, handled by the pipeline). ``aliases`` are
+    other spellings accepted by :func:`get_method` (case, hyphens, underscores and spaces are
+    ignored anyway).
     """
 
     name: str
     needs: str
     paper: str
+    fn: Callable[..., np.ndarray] = field(compare=False, repr=False, default=None)
+    kind: str = "cam"
+    aliases: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,44 +309,75 @@ def score_cam_weights(masked_logits: np.ndarray, target: int, convention: str = 
 # ---------------------------------------------------------------------------------------------
 # the registry the pipeline reads
 
-GRADIENT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "gradcam": gradcam,
-    "gradcam++": gradcam_plus_plus,
-    "xgradcam": xgradcam,
-    "hirescam": hirescam,
-    "layercam": layercam,
-}
+METHODS: dict[str, Method] = {}
+_INDEX: dict[str, str] = {}
 
-METHODS: dict[str, Method] = {
-    "cam": Method("cam", "cam_weights", "Zhou et al., CVPR 2016"),
-    "gradcam": Method("gradcam", "gradients", "Selvaraju et al., ICCV 2017"),
-    "gradcam++": Method("gradcam++", "gradients", "Chattopadhay et al., WACV 2018"),
-    "xgradcam": Method("xgradcam", "gradients", "Fu et al., BMVC 2020"),
-    "hirescam": Method("hirescam", "gradients", "Draelos & Carin, 2020"),
-    "layercam": Method("layercam", "gradients", "Jiang et al., IEEE TIP 2021"),
-    "eigencam": Method("eigencam", "activations", "Muhammad & Yeasin, IJCNN 2020"),
-    "scorecam": Method("scorecam", "scores", "Wang et al., CVPR-W 2020"),
-}
 
-_ALIASES = {"grad-cam": "gradcam", "gradcampp": "gradcam++", "grad-cam++": "gradcam++",
-            "gradcamplusplus": "gradcam++", "xgrad-cam": "xgradcam", "hires-cam": "hirescam",
-            "layer-cam": "layercam", "eigen-cam": "eigencam", "score-cam": "scorecam"}
+def _normalise(name: str) -> str:
+    """The form :func:`get_method` compares: lower case, without hyphens, underscores or spaces."""
+    return "".join(ch for ch in str(name).lower() if ch not in "-_ ")
+
+
+def register(method: Method) -> Method:
+    """Add a method to the registry (its name and aliases must be new); returns it.
+
+    Everything that lists methods — :func:`get_method`, the tests, the benchmark, the widgets —
+    reads :data:`METHODS`, so a new method is this one call plus its function.
+    """
+    keys = {_normalise(n) for n in (method.name, *method.aliases)}
+    taken = [k for k in keys if k in _INDEX and _INDEX[k] != method.name]
+    if taken:
+        raise ValueError(f"method name(s) {taken} already registered")
+    if method.fn is None:
+        raise ValueError(f"method {method.name!r} has no function")
+    METHODS[method.name] = method
+    for key in keys:
+        _INDEX[key] = method.name
+    return method
+
+
+def names(*, needs: str | None = None, kind: str | None = None) -> list[str]:
+    """The registered method names, in registration order, optionally only one ``needs``/``kind``."""
+    return [m.name for m in METHODS.values()
+            if (needs is None or m.needs == needs) and (kind is None or m.kind == kind)]
 
 
 def get_method(name: str) -> Method:
-    """Look a method up by name (case and hyphens ignored); the error lists the valid names."""
-    key = str(name).lower().replace("_", "")
-    key = _ALIASES.get(key, key)
-    if key not in METHODS:
+    """Look a method up by name; case, hyphens, underscores and spaces are ignored, so "Grad-CAM++",
+    "gradcam++" and "grad_cam++" are the same. The error lists the valid names."""
+    key = _INDEX.get(_normalise(name))
+    if key is None:
         raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
     return METHODS[key]
 
 
+for _method in (
+    Method("cam", "cam_weights", "Zhou et al., CVPR 2016", cam),
+    Method("gradcam", "gradients", "Selvaraju et al., ICCV 2017", gradcam),
+    Method("gradcam++", "gradients", "Chattopadhay et al., WACV 2018", gradcam_plus_plus,
+           aliases=("gradcampp", "gradcamplusplus")),
+    Method("xgradcam", "gradients", "Fu et al., BMVC 2020", xgradcam),
+    Method("hirescam", "gradients", "Draelos & Carin, 2020", hirescam),
+    Method("layercam", "gradients", "Jiang et al., IEEE TIP 2021", layercam),
+    Method("eigencam", "activations", "Muhammad & Yeasin, IJCNN 2020", eigencam),
+    Method("scorecam", "scores", "Wang et al., CVPR-W 2020", weighted_sum),
+):
+    register(_method)
+
+
 # pixel attributions: their math is in ``attributions``; the pipeline drives them through the
 # adapters' input gradients, and ``raw`` is (N, H, W, C) at input resolution
-from .attributions import PIXEL_METHODS as _PIXEL_METHODS  # noqa: E402
+from . import attributions as _attr  # noqa: E402
 
-for _name, (_paper, _aliases) in _PIXEL_METHODS.items():
-    METHODS[_name] = Method(_name, "input_gradients", _paper)
-    for _alias in (_name.replace("_", ""), *_aliases):
-        _ALIASES[_alias] = _name
+for _method in (
+    Method("saliency", "input_gradients", "Simonyan et al., ICLR-W 2014", _attr.saliency,
+           kind="pixel", aliases=("vanillagradient", "gradient")),
+    Method("smoothgrad", "input_gradients", "Smilkov et al., 2017", _attr.smoothgrad, kind="pixel"),
+    Method("integrated_gradients", "input_gradients", "Sundararajan et al., ICML 2017",
+           _attr.integrated_gradients, kind="pixel", aliases=("ig", "integratedgradient")),
+    Method("guided_backprop", "input_gradients", "Springenberg et al., ICLR-W 2015",
+           _attr.guided_backprop, kind="pixel", aliases=("guidedbackpropagation", "gbp")),
+    Method("guided_gradcam", "input_gradients", "Selvaraju et al., ICCV 2017", _attr.guided_gradcam,
+           kind="pixel"),
+):
+    register(_method)

@@ -307,7 +307,7 @@ def train_xray_resnet(data: Any, config: dict[str, Any] | None = None, *, cache:
     training data, ``model.train_config`` the full config, ``model.cache_path`` the file (or None)
     and ``model.from_cache`` whether it was loaded instead of trained.
     """
-    from ..cache import atomic_write, cache_dir, config_key
+    from ..cache import atomic_write, cache_path, load_or_train
 
     unknown = sorted(set(config or {}) - set(DEFAULT_TRAIN_CONFIG))
     if unknown:
@@ -317,23 +317,27 @@ def train_xray_resnet(data: Any, config: dict[str, Any] | None = None, *, cache:
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(f"labels must be in 0..{num_classes - 1}; got {np.unique(labels)}")
     in_channels = images.shape[1]
-    key = config_key({**cfg, "data": fingerprint, "num_classes": num_classes,
-                      "in_channels": in_channels})
-    path = cache_dir() / f"xray_{cfg['arch']}_w{cfg['width']}_{key}.pt" if cache else None
 
-    if path is not None and path.exists():
-        stored = torch.load(path, map_location="cpu", weights_only=True)
+    def train():
+        return _train(cfg, images, labels, in_channels, num_classes, progress)
+
+    def load(file):
+        stored = torch.load(file, map_location="cpu", weights_only=True)
         model = _model_from_config(cfg, in_channels, num_classes)
         model.load_state_dict(stored["state_dict"])
-        history = stored["history"]
-        from_cache = True
+        return model, stored["history"]
+
+    def save(result, file):
+        blob = {"state_dict": result[0].state_dict(), "history": result[1], "config": dict(cfg)}
+        atomic_write(file, lambda tmp: torch.save(blob, tmp))
+
+    path = None
+    if cache:
+        key_config = {**cfg, "data": fingerprint, "num_classes": num_classes, "in_channels": in_channels}
+        path = cache_path(f"xray_{cfg['arch']}_w{cfg['width']}", key_config, ".pt", framework="torch")
+        (model, history), from_cache = load_or_train(path, load, train, save)
     else:
-        model, history = _train(cfg, images, labels, in_channels, num_classes, progress)
-        from_cache = False
-        if path is not None:
-            blob = {"state_dict": model.state_dict(), "history": history,
-                    "config": {k: v for k, v in cfg.items()}}
-            atomic_write(path, lambda tmp: torch.save(blob, tmp))
+        (model, history), from_cache = train(), False
     model.eval()
     model.history = history
     model.train_config = cfg
