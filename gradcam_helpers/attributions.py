@@ -251,12 +251,3 @@ def guided_backprop(x: np.ndarray, targets: np.ndarray, guided_gradient_fn: Grad
     """
     return saliency(x, targets, guided_gradient_fn, batch_size=batch_size)
 
-
-#: the pixel-attribution methods: name -> (paper, aliases)
-PIXEL_METHODS = {
-    "saliency": ("Simonyan et al., ICLR-W 2014", ("vanillagradient", "gradient")),
-    "smoothgrad": ("Smilkov et al., 2017", ()),
-    "integrated_gradients": ("Sundararajan et al., ICML 2017", ("ig", "integratedgradient")),
-    "guided_backprop": ("Springenberg et al., ICLR-W 2015", ("guidedbackpropagation", "gbp")),
-    "guided_gradcam": ("Selvaraju et al., ICCV 2017", ("guidedgradcam",)),
-}

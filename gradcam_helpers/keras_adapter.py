@@ -157,22 +157,28 @@ class TensorFlowGradients:
         return activations, grads, logits, chosen
 
     @staticmethod
-    def input_gradients(forward: Callable, x, targets, use_top, guided: bool):
-        """Run ``forward(x, on_relu)`` once; return (d score / d x, logits, chosen classes). With
-        ``guided``, each ReLU's output passes through an identity whose backward keeps only
-        positive gradients (Guided Backprop)."""
+    def input_gradients(forward: Callable, x, targets, use_top):
+        """d score / d input (pixel attributions): (gradients, logits, chosen classes)."""
         import tensorflow as tf
-
-        @tf.custom_gradient
-        def guided_identity(y):
-            return tf.identity(y), lambda dy: tf.nn.relu(dy)
 
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
-            logits = forward(x, on_relu=guided_identity if guided else None)
+            logits = forward(x)
             chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
             score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
         return tape.gradient(score, x), logits, chosen
+
+    @staticmethod
+    def guided_relu(y):
+        """The identity, with a backward pass that keeps only positive gradients: after a ReLU it
+        makes the ReLU's gradient Guided Backprop's 1[x > 0] * max(dL/dy, 0)."""
+        import tensorflow as tf
+
+        @tf.custom_gradient
+        def rule(v):
+            return tf.identity(v), lambda dy: tf.nn.relu(dy)
+
+        return rule(y)
 
 
 #: Keras backend name → its gradient piece (torch and JAX: :mod:`._keras_backends`).
@@ -336,24 +342,16 @@ class KerasAdapter(Adapter):
 
     # -------------------------------------------------------------------- running the model
 
-    def _forward(self, x, on_target: Callable | None = None, on_relu: Callable | None = None,
-                 relus: tuple = ()):
+    def _forward(self, x, on_target: Callable | None = None):
         """The model's class scores before softmax for ``x``; backend-neutral (``keras.ops``).
 
         ``on_target(output)``, when given, sees the target layer's output during the pass, and what
         it returns goes on through the model in its place (the gradient backends use this).
-        ``on_relu(output)`` does the same for each layer in ``relus`` (Guided Backprop's rule).
         """
         from keras import ops
 
         store: dict[str, Any] = {}
         wrappers = {}
-        if on_relu is not None:
-            def wrap_relu(original):
-                def call(*args, **kwargs):
-                    return on_relu(original(*args, **kwargs))
-                return call
-            wrappers.update({layer: wrap_relu for layer in relus})
         if on_target is not None:
             def wrap_target(original):
                 def call(*args, **kwargs):
@@ -444,6 +442,8 @@ class KerasAdapter(Adapter):
         """See :meth:`Adapter.masked_scorer`; image is (1, H, W, C)."""
         yield lambda masks: self.logits(image[:1] * masks[..., None])
 
+    # -------------------------------------------------------------------- input gradients
+
     def input_gradients(self, x: np.ndarray, target, guided: bool = False):
         """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
 
@@ -463,26 +463,29 @@ class KerasAdapter(Adapter):
 
         x = np.asarray(x, np.float32)
         self.inspect(x)
-        relus = ()
+        relus = []
         if guided:
-            relus = tuple(layer for _, layer in iter_layers(self.model)
-                          if _is_leaf(layer) and _is_relu(layer))
+            relus = [layer for _, layer in iter_layers(self.model) if _is_leaf(layer) and _is_relu(layer)]
             if not relus:
                 raise ValueError(guided_backprop_message("layer"))
         n = len(x)
         use_top = target is None
         targets = np.zeros(n, np.int64) if use_top else resolve_targets(
             target, np.zeros((n, self.num_classes), np.float32))
-        args = (ops.convert_to_tensor(x), ops.convert_to_tensor(targets),
-                ops.convert_to_tensor(use_top))
 
-        def forward(inputs, on_relu=None):
-            return self._forward(inputs, on_relu=on_relu, relus=relus)
+        def wrap_guided(original):
+            def call(*args, **kwargs):
+                return self.backend.guided_relu(original(*args, **kwargs))
+            return call
+
+        def forward(inputs):
+            with _wrapped_calls({layer: wrap_guided for layer in relus}):
+                return self._forward(inputs)
 
         grads, logits, used = self._run(
-            ("input", guided),
-            lambda: lambda a, t, top: self.backend.input_gradients(forward, a, t, top, guided),
-            *args)
+            ("input_gradients", guided),
+            lambda: lambda a, t, top: self.backend.input_gradients(forward, a, t, top),
+            ops.convert_to_tensor(x), ops.convert_to_tensor(targets), ops.convert_to_tensor(use_top))
         if grads is None:
             raise RuntimeError("the class score does not depend on the input")
         return (np.asarray(grads, np.float32), np.asarray(logits, np.float32),
