@@ -59,10 +59,17 @@ def is_keras_model(model: Any) -> bool:
 
 
 def _numpy(tensor, dtype) -> np.ndarray:
-    """A tensor of any Keras backend (on any device) as a NumPy array of ``dtype``."""
+    """A tensor (or Keras variable) of any Keras backend, on any device, as a NumPy array."""
     from keras import ops
 
-    return np.asarray(ops.convert_to_numpy(tensor), dtype=dtype)
+    # torch tensors and TensorFlow variables lack NumPy 2's __array__(copy=...) and warn when
+    # converted with np.array, which keras's convert_to_numpy does: ask them for NumPy directly
+    value = getattr(tensor, "value", tensor)  # a Keras variable → its backend tensor or variable
+    if hasattr(value, "detach"):  # torch
+        return value.detach().cpu().numpy().astype(dtype, copy=False)
+    if hasattr(value, "numpy"):  # TensorFlow eager tensors and variables
+        return np.asarray(value.numpy(), dtype=dtype)
+    return np.asarray(ops.convert_to_numpy(value), dtype=dtype)
 
 
 def _sublayers(layer) -> list:
