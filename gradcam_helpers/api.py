@@ -338,6 +338,11 @@ def explain(model, images, method: str = "gradcam", layer=None, target=None, *,
     -----
     Gradient methods differentiate the class score *before* softmax: the softmax output of a
     confident prediction is flat, so its gradient is nearly zero and the map degenerates.
+
+    Calling ``explain`` in a loop costs what a reused :class:`Explainer` costs: it keeps the
+    Explainers of the last few (model, layer, score_fn, options) it saw, so the model is inspected
+    once, and again only when its structure changes (a layer swapped, added or removed).
+    :func:`clear_cache` lets those models go.
     """
     call_options = {k: options.pop(k) for k in list(options)
                     if any(k in names for names in _METHOD_OPTIONS.values())}

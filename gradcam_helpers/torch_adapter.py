@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ._common import (Adapter, CallRecorder, Capture, check_batch, check_finite,
-                      describe_candidates, guided_backprop_message, resolve_targets, single_input_message)
+                      describe_candidates, guided_backprop_message, resolve_targets,
+                      single_input_message)
 
 _POOLING = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d")
 _PROBABILITY = ("Softmax", "LogSoftmax", "Sigmoid", "Softmax2d")
@@ -355,7 +356,8 @@ class TorchAdapter(Adapter):
         with _hooks() as handles, _eval_mode(self.model), torch.enable_grad():
             self._final_hook(handles, store)
             if guided:
-                relus = [m for m in self.model.modules() if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
+                relus = [m for m in self.model.modules()
+                         if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
                 if not relus:
                     raise ValueError(guided_backprop_message("module"))
                 rule = _guided_relu_function()
@@ -368,8 +370,8 @@ class TorchAdapter(Adapter):
             if not score.requires_grad:
                 raise RuntimeError("the class score does not depend on the input")
             (grads,) = torch.autograd.grad(score, xt)
-        return (grads.float().cpu().numpy().transpose(0, 2, 3, 1), logits.detach().float().cpu().numpy(),
-                targets)
+        return (grads.float().cpu().numpy().transpose(0, 2, 3, 1),
+                logits.detach().float().cpu().numpy(), targets)
 
 
 def _guided_relu_function():

@@ -16,7 +16,7 @@ from ..xray import CLASS_NAMES
 from .dataset import find_images
 from .model import ModelSpec
 from .store import ResultStore
-from .worker import AuditSettings, AuditWorker, schema
+from .worker import AuditSettings, AuditWorker, configured_worker, schema
 
 ENGINES = ("local", "ray")
 
@@ -195,11 +195,11 @@ def _run_local(settings: AuditSettings, todo, batch_size: int, collect, **_: Any
         collect(worker(todo.slice(offset, batch_size)))
 
 
-def start_local_ray(num_cpus: int, **init_options: Any) -> None:
+def start_local_ray(num_cpus: int, attempts: int = 3, **init_options: Any) -> None:
     """``ray.init`` on this machine with ``num_cpus`` CPUs, no dashboard and quiet logs.
 
     Ray gives its node 30 s to come up; on an overloaded machine (a shared CI runner) that can
-    pass, so a start that times out is tried once more before the error is raised.
+    pass, so a start that times out is tried up to ``attempts`` times before the error is raised.
     """
     import logging
 
@@ -207,13 +207,14 @@ def start_local_ray(num_cpus: int, **init_options: Any) -> None:
 
     options = dict(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                    logging_level=logging.WARNING, **init_options)
-    try:
-        ray.init(**options)
-    except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
-        if "timed out during startup" not in str(err):
-            raise
-        ray.shutdown()
-        ray.init(**options)
+    for attempt in range(attempts):
+        try:
+            ray.init(**options)
+            return
+        except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
+            ray.shutdown()
+            if "timed out during startup" not in str(err) or attempt == attempts - 1:
+                raise
 
 
 def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_workers: int,
@@ -248,7 +249,7 @@ def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_wor
         # An exception inside a batch is not retried; AuditWorker turns unreadable images into
         # rows, so what is left would fail every retry the same way.
         ds = ray.data.from_arrow(blocks).map_batches(
-            AuditWorker, fn_constructor_args=(settings,), batch_size=batch_size,
+            configured_worker(settings), batch_size=batch_size,
             batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_cpus=1, num_gpus=num_gpus or None)
         for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
