@@ -75,6 +75,13 @@ FORWARD_EAGER = "forward, eager (reference)"
 FLOOR_EAGER = "forward+grad floor, eager (reference)"
 SCORECAM = "scorecam"
 
+
+def pixel_methods() -> tuple[str, ...]:
+    """The pixel attributions, read from the method registry (so new ones are timed too)."""
+    from gradcam_helpers.methods import METHODS
+
+    return tuple(name for name, m in METHODS.items() if getattr(m, "kind", "") == "pixel")
+
 # issue 3's goals (printed, not asserted)
 GOAL_FLOOR = 1.2
 GOAL_NAIVE = {"torch": 3.0, "keras": 5.0}
@@ -494,12 +501,14 @@ def make_input(case: Case, batch: int, seed: int = 0):
 def measure_case(case: Case, batch: int, *, model=None, min_rounds: int = 3, max_rounds: int = 7,
                  budget_s: float = 75.0, warmup: int = 1,
                  methods: Sequence[str] = GRADIENT_METHODS + OTHER_METHODS, naive: bool = True,
-                 scorecam: bool = False, seed: int = 0) -> CaseResult:
+                 scorecam: bool = False, pixel: bool = False, seed: int = 0) -> CaseResult:
     """Time every variant of ``case`` at ``batch``; return the timings with their table rows.
 
     ``scorecam=True`` also times Score-CAM once (it needs one forward pass per channel of the
     target layer, so it is not repeated). With ``naive`` a note records that the naive recipe's
-    maps equal the engine's (it does the same job).
+    maps equal the engine's (it does the same job). ``pixel=True`` also times every pixel
+    attribution of the registry once, with its default options (Integrated Gradients: 50 steps,
+    SmoothGrad: 25 samples — each that many gradient passes per image).
     """
     model = case.build() if model is None else model
     x = make_input(case, batch, seed)
@@ -521,6 +530,14 @@ def measure_case(case: Case, batch: int, *, model=None, min_rounds: int = 3, max
         timings.wall[SCORECAM] = [time.perf_counter() - w0]
         result.notes.append(f"{case.label}, batch {batch}: Score-CAM timed once (not repeated): "
                             f"{len(res.raw)} × {result.channels} masked forward passes")
+    if pixel:
+        for name in pixel_methods():
+            w0, c0 = time.perf_counter(), time.process_time()
+            explainer(x, method=name)
+            timings.cpu[name] = [time.process_time() - c0]
+            timings.wall[name] = [time.perf_counter() - w0]
+        result.notes.append(f"{case.label}, batch {batch}: pixel attributions timed once each "
+                            f"(not repeated): {', '.join(pixel_methods())}")
     result.rows = _rows(result)
     return result
 
@@ -978,9 +995,11 @@ def run(only: str | None = None, quick: bool = False, rounds: int | None = None,
         print(f"[bench] building {case.label} …", file=sys.stderr, flush=True)
         model = case.build()
         for batch in batches:
-            print(f"[bench] {case.label}, batch {batch}", file=sys.stderr, flush=True)
+            pixel = (not quick) and batch == 1 and case.label.startswith("ResNet-18")
+            extra = " (+ the pixel attributions once)" if pixel else ""
+            print(f"[bench] {case.label}, batch {batch}{extra}", file=sys.stderr, flush=True)
             res = measure_case(case, batch, model=model, min_rounds=min_rounds, max_rounds=max_rounds,
-                               budget_s=budget_s, methods=methods)
+                               budget_s=budget_s, methods=methods, pixel=pixel)
             results.append(res)
             notes.extend(res.notes)
             print(f"[bench]   {res.timings.rounds} rounds; {time.perf_counter() - started:.0f} s so far",
