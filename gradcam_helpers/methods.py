@@ -18,6 +18,7 @@ docstring says which one is followed.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -97,13 +98,30 @@ def normalize_maps(maps: np.ndarray) -> np.ndarray:
     -------
     (N, H, W) float32 array in [0, 1]
     """
-    maps = np.clip(np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=0.0, posinf=0.0), 0, None)
-    peak = maps.reshape(len(maps), -1).max(axis=1) if maps.size else np.zeros(len(maps))
+    maps = np.asarray(maps, dtype=np.float32)
+    if not np.isfinite(maps).all():
+        maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
+    out = np.maximum(maps, 0)
+    peak = out.reshape(len(out), -1).max(axis=1) if out.size else np.zeros(len(out), np.float32)
     # no absolute threshold: a network with tiny activations (random weights, say) has tiny but
     # real maps, and they are scaled like any other
-    scale = np.where(peak > 0, peak, 1.0)
-    out = maps / scale[:, None, None]
-    return out.astype(np.float32)
+    scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
+    out /= scale[:, None, None]
+    return np.minimum(out, 1.0, out=out)
+
+
+@functools.lru_cache(maxsize=32)
+def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float64 weights of 1-D linear interpolation, half-pixel centres, edges clamped."""
+    pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    low = np.floor(pos).astype(int)
+    high = np.minimum(low + 1, n_in - 1)
+    frac = pos - low
+    matrix = np.zeros((n_out, n_in))
+    np.add.at(matrix, (np.arange(n_out), low), 1 - frac)
+    np.add.at(matrix, (np.arange(n_out), high), frac)
+    matrix.setflags(write=False)
+    return matrix
 
 
 def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -111,26 +129,21 @@ def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     The same convention as ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)`` and
     ``tf.image.resize(..., "bilinear")`` for upsampling, in plain NumPy so that the core needs no
-    image library and gives identical results for both frameworks.
+    image library and gives identical results for both frameworks. Bilinear interpolation is
+    separable: two small matrix products (rows, then columns), computed in float64.
+
+    Returns
+    -------
+    (N, H, W) float32 array
     """
-    maps = np.asarray(maps, dtype=np.float64)
+    maps = np.asarray(maps)
     out_h, out_w = size
     in_h, in_w = maps.shape[1:]
     if (in_h, in_w) == (out_h, out_w):
         return maps.astype(np.float32)
-
-    def axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-        pos = np.clip(pos, 0, n_in - 1)
-        low = np.floor(pos).astype(int)
-        high = np.minimum(low + 1, n_in - 1)
-        return low, high, pos - low
-
-    y0, y1, wy = axis_weights(in_h, out_h)
-    x0, x1, wx = axis_weights(in_w, out_w)
-    rows = maps[:, y0, :] * (1 - wy)[None, :, None] + maps[:, y1, :] * wy[None, :, None]
-    out = rows[:, :, x0] * (1 - wx)[None, None, :] + rows[:, :, x1] * wx[None, None, :]
-    return out.astype(np.float32)
+    rows = _interpolation_matrix(in_h, out_h)  # (H, h)
+    cols = _interpolation_matrix(in_w, out_w)  # (W, w)
+    return (rows @ maps.astype(np.float64) @ cols.T).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,5 +374,23 @@ for _method in (
     Method("layercam", "gradients", "Jiang et al., IEEE TIP 2021", layercam),
     Method("eigencam", "activations", "Muhammad & Yeasin, IJCNN 2020", eigencam),
     Method("scorecam", "scores", "Wang et al., CVPR-W 2020", weighted_sum),
+):
+    register(_method)
+
+
+# pixel attributions: their math is in ``attributions``; the pipeline drives them through the
+# adapters' input gradients, and ``raw`` is (N, H, W, C) at input resolution
+from . import attributions as _attr  # noqa: E402
+
+for _method in (
+    Method("saliency", "input_gradients", "Simonyan et al., ICLR-W 2014", _attr.saliency,
+           kind="pixel", aliases=("vanillagradient", "gradient")),
+    Method("smoothgrad", "input_gradients", "Smilkov et al., 2017", _attr.smoothgrad, kind="pixel"),
+    Method("integrated_gradients", "input_gradients", "Sundararajan et al., ICML 2017",
+           _attr.integrated_gradients, kind="pixel", aliases=("ig", "integratedgradient")),
+    Method("guided_backprop", "input_gradients", "Springenberg et al., ICLR-W 2015",
+           _attr.guided_backprop, kind="pixel", aliases=("guidedbackpropagation", "gbp")),
+    Method("guided_gradcam", "input_gradients", "Selvaraju et al., ICCV 2017", _attr.guided_gradcam,
+           kind="pixel"),
 ):
     register(_method)

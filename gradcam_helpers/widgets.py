@@ -414,6 +414,24 @@ class Explorer:
         return fig
 
 
+class _Live:
+    """Displays a widget with a readable text fallback: where widgets do not render (a code host,
+    a terminal) the saved output says what it is instead of a long ``HBox(children=...)`` repr."""
+
+    TEXT = ("[インタラクティブなエクスプローラー (ipywidgets): JupyterLab でセルを実行すると操作できます。"
+            "下の静的な図が同じ内容です]")
+
+    def __init__(self, widget):
+        self.widget = widget
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        data = dict(data or {})
+        data["text/plain"] = self.TEXT
+        return data
+
+
 def explore(model, images, *, class_names: Sequence[str] | Mapping[int, str] | None = None,
             layers: Sequence[Any] | None = None, methods: Sequence[str] | None = None,
             top_k: int = 5, labels: Sequence[int] | None = None, alpha: float = 0.5,
@@ -456,7 +474,7 @@ def explore(model, images, *, class_names: Sequence[str] | Mapping[int, str] | N
                         methods=methods, top_k=top_k, alpha=alpha, cmap=cmap,
                         display_images=display_images, display_size=display_size,
                         explain_options=explain_options)
-    display(explorer.widget)
+    display(_Live(explorer.widget))
     if static:
         import matplotlib.pyplot as plt
 

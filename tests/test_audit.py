@@ -280,3 +280,26 @@ def test_bad_arguments_are_named(data, spec, tmp_path):
         ModelSpec.torch(data / "tiny.pt", "no_colon_here")
     with pytest.raises(FileNotFoundError, match="not a folder"):
         audit(tmp_path / "missing", spec, tmp_path / "a.parquet", size=SIZE)
+
+
+def test_a_keras_model_file_is_audited_channels_last(data, tmp_path):
+    keras = pytest.importorskip("keras")
+    from gradcam_helpers.audit.dataset import read_image
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 1))
+    h = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
+    h = keras.layers.Conv2D(6, 3, activation="relu", name="last_conv")(h)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h))
+    model = keras.Model(inputs, outputs)
+    model.save(tmp_path / "tiny.keras")
+    images = tmp_path / "xrays"
+    write_hospital_xrays(images, 12, SIZE, hospitals={"hospital_b": 0.9}, show_progress=False)
+    run = audit(images, tmp_path / "tiny.keras", tmp_path / "k.parquet", size=SIZE,
+                layer="last_conv", batch_size=5, progress=False)
+    table = run.table()
+    assert run.audited == 12 and run.errors == 0
+    x = np.stack([read_image(images / p, SIZE) for p in table.column("path").to_pylist()])
+    probs = model.predict(x[..., None], verbose=0)
+    assert table.column("pred").to_pylist() == probs.argmax(1).tolist()
+    np.testing.assert_allclose(table.column("score").to_numpy(), probs.max(1), rtol=1e-5)

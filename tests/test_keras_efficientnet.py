@@ -77,3 +77,15 @@ def test_port_checks_shapes(tmp_path):
     small = ke.build_efficientnet_lite0(num_classes=10)
     with pytest.raises(ValueError, match="predictions"):
         ke.port_weights(small, pt.weights_path())
+
+
+@pytest.mark.parametrize("method", ["saliency", "guided_backprop"])
+def test_pixel_attributions_agree(models, batch, method):
+    tm, km = models
+    images = batch[:2]
+    et = explain(tm, pt.preprocess(images), method)
+    ek = explain(km, pt.preprocess(images, "keras"), method)
+    assert et.raw.shape == ek.raw.shape == (2, 224, 224, 3)
+    scale = np.abs(et.raw).max()
+    assert scale > 0 and np.abs(et.raw - ek.raw).max() <= 1e-3 * scale
+    assert np.abs(et.maps - ek.maps).max() <= 1e-3

@@ -160,7 +160,10 @@ def test_explore_shows_the_widget_and_a_static_figure(keras_model, keras_images,
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     ex = explore(keras_model, keras_images, methods=["gradcam", "layercam"], static_images=2,
                  display_size=40)
-    assert len(shown) == 2 and shown[0] is ex.widget
+    assert len(shown) == 2 and shown[0].widget is ex.widget
+    bundle = shown[0]._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+    assert "JupyterLab" in bundle["text/plain"]          # what a code host shows instead of HBox(...)
     fig = shown[1]
     assert isinstance(fig, matplotlib.figure.Figure)
     assert len(fig.axes) == 2 * 3  # 2 images × (input + 2 methods)

@@ -168,6 +168,7 @@ def _folder_figures(ok, summary: dict):
                color="k", lw=0.8, ls="--")
     ax.set_xticks(np.arange(len(PATTERNS)) + width * (len(folders) - 1) / 2, PATTERNS, fontsize=8)
     ax.set_ylim(0, 1)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("フラグの立った画像の割合")
     ax.legend(fontsize=8)
     ax.set_title("フォルダ別のフラグ")
@@ -176,9 +177,15 @@ def _folder_figures(ok, summary: dict):
     folder_col = np.asarray(ok.column("folder").to_pylist(), dtype=object)
     thumbs = np.stack([_thumb(t) for t in ok.column("thumb").to_pylist()]) if ok.num_rows \
         else np.zeros((0, THUMB_SIZE, THUMB_SIZE))
-    means = [thumbs[folder_col == f].mean(axis=0) for f in folders]
-    ax.imshow(np.concatenate(means, axis=1) if means else np.zeros((1, 1)), cmap="jet")
-    ax.set_title("平均マップ: " + " | ".join(folders), fontsize=9)
+    gap = np.full((THUMB_SIZE, 2), np.nan)          # a blank strip between two folders
+    tiles = []
+    for f in folders:
+        tiles += [thumbs[folder_col == f].mean(axis=0), gap]
+    ax.imshow(np.concatenate(tiles[:-1], axis=1) if tiles else np.zeros((1, 1)), cmap="jet",
+              vmin=0, vmax=1)
+    ax.set_xticks([(THUMB_SIZE + 2) * k + THUMB_SIZE / 2 - 0.5 for k in range(len(folders))],
+                  folders, fontsize=8)
+    ax.set_title("フォルダごとの平均マップ", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -16,7 +16,7 @@ from ..xray import CLASS_NAMES
 from .dataset import find_images
 from .model import ModelSpec
 from .store import ResultStore
-from .worker import AuditSettings, AuditWorker, schema
+from .worker import AuditSettings, AuditWorker, configured_worker, schema
 
 ENGINES = ("local", "ray")
 
@@ -34,6 +34,9 @@ class AuditRun:
     errors : rows of this run whose image could not be read
     seconds : wall-clock time of this run, start-up included
     engine : "local" or "ray"
+    first_batch_seconds : time until the first batch of results came back (listing the images,
+        loading the model, starting Ray and its workers); 0 when nothing was audited
+    first_batch_images : images in that first batch
     """
 
     path: Path
@@ -43,11 +46,21 @@ class AuditRun:
     errors: int
     seconds: float
     engine: str
+    first_batch_seconds: float = 0.0
+    first_batch_images: int = 0
 
     @property
     def images_per_second(self) -> float:
-        """Images processed per second of this run (0 when none was)."""
+        """Images processed per second of this run, start-up included (0 when none was)."""
         return self.audited / self.seconds if self.audited and self.seconds > 0 else 0.0
+
+    @property
+    def steady_images_per_second(self) -> float:
+        """Images per second once the first batch was back: the rate a longer run approaches
+        (NaN when the run had a single batch)."""
+        rest = self.audited - self.first_batch_images
+        time_left = self.seconds - self.first_batch_seconds
+        return rest / time_left if rest > 0 and time_left > 0 else float("nan")
 
     def table(self):
         """The whole table as a ``pyarrow.Table``."""
@@ -148,9 +161,12 @@ def audit(images: str | Path, model: ModelSpec | str | Path, out: str | Path, *,
         import pyarrow as pa
 
         todo = listing.filter(pa.array([p not in done for p in listing.column("path").to_pylist()]))
-    counts = {"rows": 0, "errors": 0}
+    counts = {"rows": 0, "errors": 0, "first_seconds": 0.0, "first_rows": 0}
 
     def collect(table) -> None:
+        if not counts["first_rows"]:
+            counts["first_seconds"] = time.perf_counter() - start
+            counts["first_rows"] = table.num_rows
         store.add(table)
         counts["rows"] += table.num_rows
         counts["errors"] += table.num_rows - table.column("error").null_count
@@ -167,7 +183,9 @@ def audit(images: str | Path, model: ModelSpec | str | Path, out: str | Path, *,
     path = store.finish()
     return AuditRun(path=path, images=listing.num_rows, audited=counts["rows"],
                     skipped=listing.num_rows - todo.num_rows, errors=counts["errors"],
-                    seconds=time.perf_counter() - start, engine=engine)
+                    seconds=time.perf_counter() - start, engine=engine,
+                    first_batch_seconds=counts["first_seconds"],
+                    first_batch_images=counts["first_rows"])
 
 
 def _run_local(settings: AuditSettings, todo, batch_size: int, collect, **_: Any) -> None:
@@ -177,11 +195,11 @@ def _run_local(settings: AuditSettings, todo, batch_size: int, collect, **_: Any
         collect(worker(todo.slice(offset, batch_size)))
 
 
-def start_local_ray(num_cpus: int, **init_options: Any) -> None:
+def start_local_ray(num_cpus: int, attempts: int = 3, **init_options: Any) -> None:
     """``ray.init`` on this machine with ``num_cpus`` CPUs, no dashboard and quiet logs.
 
     Ray gives its node 30 s to come up; on an overloaded machine (a shared CI runner) that can
-    pass, so a start that times out is tried once more before the error is raised.
+    pass, so a start that times out is tried up to ``attempts`` times before the error is raised.
     """
     import logging
 
@@ -189,13 +207,14 @@ def start_local_ray(num_cpus: int, **init_options: Any) -> None:
 
     options = dict(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                    logging_level=logging.WARNING, **init_options)
-    try:
-        ray.init(**options)
-    except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
-        if "timed out during startup" not in str(err):
-            raise
-        ray.shutdown()
-        ray.init(**options)
+    for attempt in range(attempts):
+        try:
+            ray.init(**options)
+            return
+        except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
+            ray.shutdown()
+            if "timed out during startup" not in str(err) or attempt == attempts - 1:
+                raise
 
 
 def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_workers: int,
@@ -230,7 +249,7 @@ def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_wor
         # An exception inside a batch is not retried; AuditWorker turns unreadable images into
         # rows, so what is left would fail every retry the same way.
         ds = ray.data.from_arrow(blocks).map_batches(
-            AuditWorker, fn_constructor_args=(settings,), batch_size=batch_size,
+            configured_worker(settings), batch_size=batch_size,
             batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_cpus=1, num_gpus=num_gpus or None)
         for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

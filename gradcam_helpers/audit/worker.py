@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -234,6 +234,13 @@ class AuditWorker:
         return pa.table({name: cols[name] for name in self.schema.names}, schema=self.schema)
 
 
-def label_name(label: int | None, class_names: Sequence[str] = CLASS_NAMES) -> str:
-    """``class_names[label]``, or "?" for an unknown label."""
-    return "?" if label is None or label < 0 or label >= len(class_names) else class_names[label]
+def configured_worker(settings: AuditSettings) -> type:
+    """A subclass of :class:`AuditWorker` whose constructor takes no argument: ``settings`` travel
+    inside the class itself (pickled by value). Ray keeps constructor arguments in its object
+    store, and a worker restarted after that copy was lost could not be rebuilt; a class that
+    carries its settings can always be."""
+
+    def __init__(self) -> None:
+        AuditWorker.__init__(self, settings)
+
+    return type("ConfiguredAuditWorker", (AuditWorker,), {"__init__": __init__})
