@@ -17,7 +17,9 @@ import re
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
-STUB = "# ここにコードを書いてください (YOUR CODE HERE)\nraise NotImplementedError()"
+#: What a learner sees when an exercise is run before it is written (the stub's exception message).
+STUB_MESSAGE = "演習です: ここに答えを書いてから、次のチェックのセルを実行してください (exercise not written yet)"
+STUB = f"# ここにコードを書いてください (YOUR CODE HERE)\nraise NotImplementedError({STUB_MESSAGE!r})"
 
 _BLOCK = re.compile(
     r"^(?P<indent>[ \t]*)" + re.escape(BEGIN) + r"[^\n]*\n.*?^[ \t]*" + re.escape(END) + r"[^\n]*$",
