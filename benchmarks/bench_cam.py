@@ -1,10 +1,12 @@
-"""Speed benchmark of the CAM engine against its own floors and against two naive recipes.
+"""Speed benchmark of the CAM engine against its own floors and against naive recipes.
 
 Run it on demand (it is not part of ``make test``)::
 
-    make bench                                            # ~8 minutes on a quiet 2-core CPU
-    .venv/bin/python benchmarks/bench_cam.py --quick      # batch 1 only, fewer rounds
+    make bench                                            # ~15 minutes on a quiet 2-core CPU
+    .venv/bin/python benchmarks/bench_cam.py --quick      # batch 1 only, fewer rounds, no Score-CAM
     .venv/bin/python benchmarks/bench_cam.py --only torch # or --only keras
+    .venv/bin/python benchmarks/bench_cam.py --only torch --scorecam-width 16 --scorecam-size 112
+                                                          # a smaller Score-CAM run, busy machine
 
 What one run measures, for each model and batch size (2 CPU threads unless ``--threads``):
 
@@ -12,19 +14,25 @@ What one run measures, for each model and batch size (2 CPU threads unless ``--t
 * ``forward+grad floor``: the least work a gradient CAM needs — one forward pass, and a backward
   pass from the class score down to the target layer only, with no parameter gradient (Keras also
   has eager versions of both, as references);
-* every method of the engine through one reused ``Explainer``;
+* every method of the engine's registry through one reused ``Explainer``, and ``explain()`` called
+  without keeping an Explainer (as users and lessons do in loops);
 * the naive recipe a user would copy from a blog post (written here, in our own code):
   PyTorch — a forward hook and a full backward hook on the target module, then
   ``output.backward()`` over the whole model (parameter gradients included), one call per batch;
   Keras — a ``Model(model.inputs, [layer.output, model.output])`` rebuilt at every call and one
-  ``GradientTape`` over the whole model, one image per call (so a batch of 8 is 8 calls).
+  ``GradientTape`` over the whole model, one image per call (so a batch of 8 is 8 calls);
+  and, in PyTorch, torchcam's way (a hook keeps the output in the graph, autograd on everywhere,
+  ``autograd.grad`` down to the layer);
+* Score-CAM (PyTorch): the engine (exact, and a top-k approximation) against the engine's previous
+  implementation and a pytorch-grad-cam-style recipe, with speed-ups, peak memory and the maps'
+  differences, on random ResNet-18 / ResNet-50 and the pretrained EfficientNet-Lite0 on a photo.
 
 Machines are noisy (the course machine's 2 cores are shared): every variant is warmed up first,
 then the variants are timed in rounds, in a new shuffled order in each round. Other programs only
 ever add time, so a ratio is taken between the fastest runs of two variants; the median over rounds
 of the ratio within a round is printed beside it as a cross-check.
 
-The goals from issue 3 are printed with the result, met or not met; nothing is asserted here.
+The goals of issues 3 and 10 are printed with the result, met or not met; nothing is asserted here.
 """
 from __future__ import annotations
 
@@ -47,8 +55,17 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
-GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam")
-OTHER_METHODS = ("eigencam",)
+try:
+    import gradcam_helpers  # noqa: F401
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, str(HERE.parent))
+from gradcam_helpers.methods import names as _method_names  # noqa: E402
+
+# the methods come from the engine's registry: a new method is benchmarked without editing this file
+GRADIENT_METHODS = tuple(_method_names(needs="gradients", kind="cam"))
+OTHER_METHODS = tuple(_method_names(needs="activations", kind="cam"))
+EXPLAIN = "explain() (no Explainer kept by the caller)"
+TORCHCAM = "torchcam-style: hook + autograd.grad, graph recorded below the layer"
 FORWARD = "forward"
 FLOOR = "forward+grad floor"
 NAIVE_TORCH = "naive PyTorch: hooks + backward()"
@@ -62,6 +79,11 @@ SCORECAM = "scorecam"
 GOAL_FLOOR = 1.2
 GOAL_NAIVE = {"torch": 3.0, "keras": 5.0}
 GOAL_BATCH = 8
+# issue 10's goals (printed, not asserted)
+GOAL_EXPLAIN = 1.15
+GOAL_GRADCAM_FLOOR = 1.1
+GOAL_SCORECAM_PGC = 1.5
+GOAL_SCORECAM_EXACT = 1e-5
 
 COLUMNS = ("model", "batch", "variant", "best s / call", "median s / call", "best ms / image",
            "× forward", "× floor", "× floor, median of rounds")
@@ -101,6 +123,35 @@ def naive_torch_gradcam(model, layer, x):
     return (cams / peak[:, None, None]).numpy()
 
 
+def torchcam_style_gradcam(model, layer, x):
+    """Grad-CAM the way torchcam computes it (written here, in our own code).
+
+    A forward hook keeps the target module's output *inside* the graph, autograd is on for the
+    whole forward pass (so the layers below the target record their graph too), and
+    ``torch.autograd.grad(score, output)`` takes the gradient down to the target only, without
+    parameter gradients. Returns (N, H, W) maps in [0, 1].
+    """
+    import torch
+    import torch.nn.functional as F
+
+    saved: dict[str, Any] = {}
+    handle = layer.register_forward_hook(lambda m, i, o: saved.__setitem__("a", o))
+    try:
+        model.eval()
+        with torch.enable_grad():
+            out = model(x)
+            score = out.gather(1, out.argmax(dim=1, keepdim=True)).sum()
+            (grads,) = torch.autograd.grad(score, saved["a"])
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        weights = grads.mean(dim=(2, 3), keepdim=True)
+        cams = torch.relu((weights * saved["a"]).sum(dim=1, keepdim=True))
+        cams = F.interpolate(cams, size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+        peak = cams.flatten(1).max(dim=1).values.clamp_min(1e-7)
+    return (cams / peak[:, None, None]).numpy()
+
+
 def naive_keras_gradcam_one(model, layer_name, image):
     """Grad-CAM the way the keras-io example does it, for one image (1, H, W, C).
 
@@ -137,6 +188,80 @@ def naive_keras_gradcam_batch(model, layer_name, images):
     cams = tf.nn.relu(tf.einsum("nhwk,nk->nhw", features, tf.reduce_mean(grads, axis=(1, 2))))
     peak = tf.maximum(tf.reduce_max(cams, axis=(1, 2), keepdims=True), 1e-7)
     return (cams / peak).numpy()
+
+
+# ------------------------------------------------------------------------------------------------
+# Score-CAM: the engine's previous implementation, and the pytorch-grad-cam-style recipe
+
+
+def scorecam_previous(explainer, images, target=None, convention: str = "paper") -> np.ndarray:
+    """Score-CAM as the engine computed it before issue 10, kept as the reference for "exact".
+
+    All N × K masks at once, at input resolution, on the CPU in NumPy; every channel gets a
+    forward pass, also one whose activation is zero everywhere; each batch of 64 masked images is
+    converted to the framework and goes through ``adapter.logits`` (modes and hooks set up per
+    batch). Returns the (N, H, W) maps in [0, 1], as ``Explanation.maps``.
+    """
+    from gradcam_helpers import methods as core
+
+    adapter = explainer.adapter
+    x = adapter.validate(images)
+    cap = adapter.capture(x, target, gradients=False)
+    nhwc = adapter.to_channels_last(x)
+    masks = core.score_cam_masks(cap.activations, nhwc.shape[1:3])  # (N, K, H, W)
+    n, k = masks.shape[:2]
+    weights = np.zeros((n, k))
+    for i in range(n):
+        scores = []
+        for start in range(0, k, 64):
+            masked = nhwc[i][None] * masks[i, start:start + 64, :, :, None]
+            if adapter.framework == "torch":
+                import torch
+
+                masked = torch.from_numpy(np.ascontiguousarray(masked.transpose(0, 3, 1, 2)))
+            scores.append(adapter.logits(masked))
+        weights[i] = core.score_cam_weights(np.concatenate(scores), int(cap.targets[i]), convention)
+    raw = core.weighted_sum(cap.activations, weights)
+    return core.normalize_maps(core.resize_maps(raw, nhwc.shape[1:3]))
+
+
+def pgc_style_scorecam(model, layer, x, batch_size: int = 16) -> np.ndarray:
+    """Score-CAM the way pytorch-grad-cam computes it (written here, in our own code).
+
+    The activations come from a forward pass with a forward hook, autograd on; then, under
+    ``no_grad``: every channel upsampled (bilinear, corners aligned) and min-max scaled with an
+    epsilon, all K masked copies of each image built at once, passed through the model in batches
+    of 16 — also channels that are zero everywhere — and the target logits softmax-normalised across
+    channels. Maps normalised by min and max, at input resolution. Returns (N, H, W) in [0, 1].
+    """
+    import torch
+    import torch.nn.functional as F
+
+    saved = {}
+    handle = layer.register_forward_hook(lambda m, i, o: saved.__setitem__("a", o.detach()))
+    try:
+        model.eval()
+        out = model(x)
+    finally:
+        handle.remove()
+    targets = out.argmax(dim=1)
+    acts = saved["a"]
+    with torch.no_grad():
+        up = F.interpolate(acts, size=x.shape[-2:], mode="bilinear", align_corners=True)
+        flat = up.flatten(2)
+        maxs, mins = flat.max(dim=-1).values[..., None, None], flat.min(dim=-1).values[..., None, None]
+        up = (up - mins) / (maxs - mins + 1e-8)
+        inputs = x[:, None] * up[:, :, None]  # (N, K, C, H, W), all at once
+        scores = []
+        for target, tensor in zip(targets, inputs):
+            for i in range(0, tensor.size(0), batch_size):
+                scores.extend(o[target].cpu().item() for o in model(tensor[i:i + batch_size]))
+        weights = torch.softmax(torch.tensor(scores).view(acts.shape[:2]), dim=-1)
+        cams = torch.relu((weights[:, :, None, None] * acts).sum(dim=1, keepdim=True))
+        cams = F.interpolate(cams, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        cams = cams - cams.flatten(1).min(dim=1).values[:, None, None]
+        peak = cams.flatten(1).max(dim=1).values.clamp_min(1e-7)
+    return (cams / peak[:, None, None]).numpy()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -187,10 +312,14 @@ def torch_variants(model, layer_path: str, x, methods: Sequence[str], naive: boo
         score = out.gather(1, out.argmax(dim=1, keepdim=True)).sum()
         return torch.autograd.grad(score, saved["a"])[0]
 
+    from gradcam_helpers import explain
+
     explainer = Explainer(model, layer=layer_path)
     variants: dict[str, Callable[[], Any]] = {FORWARD: forward, FLOOR: floor}
     for method in methods:
         variants[method] = (lambda m=method: explainer(x, method=m))
+    variants[EXPLAIN] = lambda: explain(model, x, layer=layer_path)
+    variants[TORCHCAM] = lambda: torchcam_style_gradcam(model, layer, x)
     if naive:
         variants[NAIVE_TORCH] = lambda: naive_torch_gradcam(model, layer, x)
     return variants, explainer
@@ -236,11 +365,14 @@ def keras_variants(model, layer_name: str, x: np.ndarray, methods: Sequence[str]
     forward = tf.function(forward_eager)
     floor = tf.function(floor_eager)
 
+    from gradcam_helpers import explain
+
     explainer = Explainer(model, layer=layer_name)
     variants: dict[str, Callable[[], Any]] = {FORWARD: forward, FLOOR: floor,
                                               FORWARD_EAGER: forward_eager, FLOOR_EAGER: floor_eager}
     for method in methods:
         variants[method] = (lambda m=method: explainer(x, method=m))
+    variants[EXPLAIN] = lambda: explain(model, x, layer=layer_name)
     if naive:
         variants[NAIVE_KERAS] = lambda: [naive_keras_gradcam_one(model, layer_name, x[i:i + 1])
                                          for i in range(len(x))]
@@ -438,6 +570,151 @@ def _rows(result: CaseResult) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------
+# Score-CAM: the engine (exact, and top-k) against its previous implementation and the pgc recipe
+
+SC_EXACT = "engine, exact (paper weights)"
+SC_EXACT_SOFTMAX = "engine, exact (channel-softmax weights, as pgc)"
+SC_PREVIOUS = "previous engine (paper weights)"
+SC_PGC = "pytorch-grad-cam-style recipe"
+SC_TOPK = "engine, top-k approximation"
+
+
+class _PeakRSS:
+    """Peak resident memory above the level at entry, sampled every 2 ms by a thread (MiB).
+
+    Freed memory is handed back to the system first (``malloc_trim``), so the level at entry is
+    not inflated by what the previous variant left in the allocator.
+    """
+
+    def __enter__(self):
+        import ctypes
+        import threading
+
+        import psutil
+
+        gc.collect()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:  # not glibc
+            pass
+        self._process = psutil.Process()
+        self.base = self.peak = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.mib = (self.peak - self.base) / 2**20
+
+
+def measure_scorecam(label: str, model, layer_path: str, x, *, rounds: int = 1,
+                     top_k: int | None = None, seed: int = 0) -> dict:
+    """Time Score-CAM on one torch model and batch: the engine (exact; top-k) against the engine's
+    previous implementation and the pytorch-grad-cam-style recipe, in a shuffled order per round;
+    peak memory of each run; the maps' differences. Returns a dict for the report."""
+    from gradcam_helpers import Explainer
+
+    layer = _resolve_torch_module(model, layer_path)
+    paper = Explainer(model, layer=layer_path, progress=False)
+    soft = Explainer(model, layer=layer_path, score_cam_convention="channel_softmax", progress=False)
+    cap = paper.adapter.capture(paper.adapter.validate(x), None, gradients=False)
+    channels = int(cap.activations.shape[-1])
+    dead = float(np.mean([~np.any(a != 0, axis=(0, 1)) for a in cap.activations]))
+    top_k = top_k or max(1, channels // 4)
+    approx = Explainer(model, layer=layer_path, score_cam_channels=top_k, progress=False)
+    for explainer in (soft, approx):  # their one-time inspection is not part of the timing
+        explainer(x, "eigencam")
+    variants = {SC_EXACT: lambda: paper(x, "scorecam").maps,
+                SC_EXACT_SOFTMAX: lambda: soft(x, "scorecam").maps,
+                SC_PREVIOUS: lambda: scorecam_previous(paper, x),
+                SC_PGC: lambda: pgc_style_scorecam(model, layer, x),
+                SC_TOPK: lambda: approx(x, "scorecam").maps}
+    wall: dict[str, list[float]] = {k: [] for k in variants}
+    peak: dict[str, list[float]] = {k: [] for k in variants}
+    maps: dict[str, np.ndarray] = {}
+    rng = random.Random(seed)
+    order = list(variants)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            with _PeakRSS() as memory:
+                t0 = time.perf_counter()
+                maps[name] = variants[name]()
+                wall[name].append(time.perf_counter() - t0)
+            peak[name].append(memory.mib)
+
+    def diff(a, b):
+        return float(np.abs(maps[a] - maps[b]).max())
+
+    corr = float(np.corrcoef(maps[SC_EXACT_SOFTMAX].ravel(), maps[SC_PGC].ravel())[0, 1])
+    return {"model": label, "batch": int(len(x)), "size": int(x.shape[-1]), "channels": channels,
+            "dead_fraction": dead, "top_k": top_k, "rounds": rounds,
+            "wall_seconds": wall, "peak_mib": peak,
+            "exact_vs_previous": diff(SC_EXACT, SC_PREVIOUS),
+            "softmax_vs_pgc": diff(SC_EXACT_SOFTMAX, SC_PGC), "softmax_vs_pgc_correlation": corr,
+            "topk_vs_exact": diff(SC_TOPK, SC_EXACT)}
+
+
+def scorecam_goals(result: dict) -> list[dict]:
+    """issue 10's Score-CAM goals on one model (printed, not asserted)."""
+    wall, peak = result["wall_seconds"], result["peak_mib"]
+    speedup = best_ratio(wall, SC_PGC, SC_EXACT_SOFTMAX)
+    speedup_paper = best_ratio(wall, SC_PGC, SC_EXACT)
+    memory = max(peak[SC_EXACT]), max(peak[SC_PREVIOUS])
+    where = {"model": result["model"], "batch": result["batch"]}
+    return [
+        {**where, "goal": f"Score-CAM exact: the previous implementation's maps to "
+                          f"{GOAL_SCORECAM_EXACT:g}",
+         "measured": f"max |difference| {result['exact_vs_previous']:.1e}",
+         "value": result["exact_vs_previous"],
+         "met": result["exact_vs_previous"] <= GOAL_SCORECAM_EXACT, "noisy": False},
+        {**where, "goal": f"Score-CAM ≥ {GOAL_SCORECAM_PGC:g}× faster than the pytorch-grad-cam-style "
+                          "recipe",
+         "measured": f"{speedup:.2f}× with the same (channel-softmax) weights, {speedup_paper:.2f}× "
+                     f"with paper weights; {result['dead_fraction']:.0%} of the channels are zero "
+                     "everywhere",
+         "value": speedup, "met": speedup >= GOAL_SCORECAM_PGC, "noisy": False},
+        {**where, "goal": "Score-CAM peak memory no higher than the previous implementation's",
+         "measured": f"{memory[0]:.0f} MiB vs {memory[1]:.0f} MiB above the level before the call",
+         "value": memory[0], "met": memory[0] <= memory[1] * 1.05 + 5, "noisy": False},
+    ]
+
+
+def scorecam_markdown(results: Sequence[dict]) -> list[str]:
+    """The Score-CAM table: seconds, speed-ups, memory and map differences per model."""
+    if not results:
+        return []
+    lines = ["", "## Score-CAM (issue 10)", "",
+             "Each variant run once per round, rounds in a shuffled order; `best s` is the fastest "
+             "run. Memory: peak resident memory above the level before the call.", "",
+             "| model | batch | input | channels (zero everywhere) | variant | best s | × engine "
+             "exact (same weights) | peak MiB | max \|map difference\| |",
+             "|---|---:|---:|---|---|---:|---:|---:|---|"]
+    for r in results:
+        wall, peak = r["wall_seconds"], r["peak_mib"]
+        differences = {SC_EXACT: "—", SC_EXACT_SOFTMAX: "—",
+                       SC_PREVIOUS: f"{r['exact_vs_previous']:.1e} vs engine exact",
+                       SC_PGC: f"{r['softmax_vs_pgc']:.1e} vs engine channel-softmax (correlation "
+                               f"{r['softmax_vs_pgc_correlation']:.4f})",
+                       SC_TOPK: f"{r['topk_vs_exact']:.2f} vs engine exact (k = {r['top_k']})"}
+        for name in wall:
+            base = SC_EXACT_SOFTMAX if name in (SC_PGC, SC_EXACT_SOFTMAX) else SC_EXACT
+            lines.append(f"| {r['model']} | {r['batch']} | {r['size']}² | {r['channels']} "
+                         f"({r['dead_fraction']:.0%}) | {name} | {_num(min(wall[name]))} | "
+                         f"{best_ratio(wall, name, base):.2f} | {max(peak[name]):.0f} | "
+                         f"{differences[name]} |")
+    return lines
+
+
+# ------------------------------------------------------------------------------------------------
 # goals and output
 
 
@@ -478,6 +755,30 @@ def goals(results: Sequence[CaseResult]) -> list[dict]:
                 "value": speedup[slowest], "floor_value": floor_speedup,
                 "met": speedup[slowest] >= need,
                 "noisy": (speedup[slowest] >= need) != (median_slowest >= need)})
+        # issue 10's goals
+        if r.batch == 1 and EXPLAIN in wall and "gradcam" in wall:
+            ratio, median = best_ratio(wall, EXPLAIN, "gradcam"), paired_ratio(wall, EXPLAIN, "gradcam")
+            out.append({
+                "goal": f"explain() ≤ {GOAL_EXPLAIN:g}× a reused Explainer (Grad-CAM, batch 1)",
+                "model": r.case, "batch": r.batch,
+                "measured": f"{ratio:.2f}× (median of rounds {median:.2f}×)",
+                "value": ratio, "met": ratio <= GOAL_EXPLAIN,
+                "noisy": (ratio <= GOAL_EXPLAIN) != (median <= GOAL_EXPLAIN)})
+        if r.batch == GOAL_BATCH and "gradcam" in wall:
+            ratio, median = best_ratio(wall, "gradcam", FLOOR), paired_ratio(wall, "gradcam", FLOOR)
+            out.append({
+                "goal": f"Grad-CAM ≤ {GOAL_GRADCAM_FLOOR:g}× the forward+grad floor at batch {GOAL_BATCH}",
+                "model": r.case, "batch": r.batch,
+                "measured": f"{ratio:.2f}× (median of rounds {median:.2f}×)",
+                "value": ratio, "met": ratio <= GOAL_GRADCAM_FLOOR,
+                "noisy": (ratio <= GOAL_GRADCAM_FLOOR) != (median <= GOAL_GRADCAM_FLOOR)})
+        if r.batch == GOAL_BATCH and "gradcam" in wall and TORCHCAM in wall:
+            ratio, median = best_ratio(wall, "gradcam", TORCHCAM), paired_ratio(wall, "gradcam", TORCHCAM)
+            out.append({
+                "goal": f"Grad-CAM at or below the torchcam-style recipe's cost at batch {GOAL_BATCH}",
+                "model": r.case, "batch": r.batch,
+                "measured": f"{ratio:.2f}× its time (median of rounds {median:.2f}×)",
+                "value": ratio, "met": ratio <= 1.0, "noisy": (ratio <= 1.0) != (median <= 1.0)})
     return out
 
 
@@ -486,7 +787,8 @@ def _num(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def markdown(results: Sequence[CaseResult], goal_rows: Sequence[dict], meta: dict) -> str:
+def markdown(results: Sequence[CaseResult], goal_rows: Sequence[dict], meta: dict,
+             scorecam: Sequence[dict] = ()) -> str:
     """The report: one table of timings, one of goals, and the notes."""
     versions = meta.get("versions", {})
     shared = max(meta["load_start"], meta["load_end"]) > 0.5 * (os.cpu_count() or 1)
@@ -511,7 +813,8 @@ def markdown(results: Sequence[CaseResult], goal_rows: Sequence[dict], meta: dic
                          f"{_num(row['best_seconds'])} | {_num(row['median_seconds'])} | "
                          f"{_num(row['best_ms_per_image'])} | {row['x_forward']:.2f} | "
                          f"{row['x_floor']:.2f} | {paired} |")
-    lines += ["", "## Goals (issue 3; printed, not asserted)", "",
+    lines += scorecam_markdown(scorecam)
+    lines += ["", "## Goals (issues 3 and 10; printed, not asserted)", "",
               "| goal | model | batch | measured (ratios of the fastest runs) | result |",
               "|---|---|---:|---|---|"]
     for g in goal_rows:
@@ -599,6 +902,21 @@ NOTES_KERAS = [
     "baselines run as a tf.function (traced in the warm-up); the rows marked 'eager' run the same "
     "code eagerly, as the blog recipe does — eager Keras dispatches layer by layer in Python.",
 ]
+NOTES_SCORECAM = [
+    "Score-CAM, previous engine: what the engine did before issue 10 — all N × K masks at once in "
+    "NumPy, one forward pass per channel (also channels that are zero everywhere), modes and hooks "
+    "set up per batch of 64.",
+    "Score-CAM, pytorch-grad-cam-style recipe (written here): activations from a forward pass with "
+    "autograd on; masks upsampled with corners aligned and min-max scaled with an epsilon; all K "
+    "masked copies built at once; batches of 16 under no_grad; target logits softmax-normalised "
+    "across channels. Its maps differ slightly from ours (corner alignment, epsilon), hence the "
+    "correlation.",
+    "Score-CAM, engine: no forward pass for a channel that is zero everywhere (its term is 0; with "
+    "channel-softmax weights they share one pass of the zero image), masks made per batch of 64 and "
+    "multiplied with the image on the model's device, inference mode, modes and hooks set up once "
+    "per image. The top-k row keeps the k = K/4 channels of highest activation variance (Faster "
+    "Score-CAM); its map difference is the measured error of that approximation.",
+]
 NOTES_COMMON = [
     "Engine rows: one Explainer per model, reused for every call (its one-time set-up — dry run, "
     "tracing — falls in the warm-up); target=None (each image's top class); the time includes "
@@ -607,9 +925,45 @@ NOTES_COMMON = [
 ]
 
 
+def scorecam_cases(size: int, width: int, photo: bool) -> list[tuple[str, Callable[[], Any], str, Callable]]:
+    """(label, build, layer, make_input) for the Score-CAM comparison: random ResNet-18 and
+    ResNet-50 (``width`` channels in layer1; 64 is the real one) on a random image of ``size``²,
+    and, with ``photo``, the pretrained EfficientNet-Lite0 on a real photo (a trained network:
+    many channels are zero everywhere)."""
+    import torch
+
+    from gradcam_helpers.models.torch_resnet import resnet18, resnet50
+
+    def random_input():
+        return torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, size, size),
+                                                                         dtype=np.float32))
+
+    def build(arch):
+        def make():
+            torch.manual_seed(0)
+            return arch(width=width).eval()
+        return make
+
+    shape = "" if width == 64 else f", width {width}"
+    cases = [(f"ResNet-18 (torch{shape}, random weights)", build(resnet18), "layer4", random_input),
+             (f"ResNet-50 (torch{shape}, random weights)", build(resnet50), "layer4", random_input)]
+    if photo:
+        from gradcam_helpers.models import pretrained
+
+        cases.append(("EfficientNet-Lite0 (torch, pretrained), photo 'chelsea'",
+                      lambda: pretrained.efficientnet_lite0("torch"), "_head_act",
+                      lambda: pretrained.preprocess(pretrained.photos(["chelsea"]), "torch")))
+    return cases
+
+
 def run(only: str | None = None, quick: bool = False, rounds: int | None = None,
-        threads: int = 2, budget_s: float | None = None, write: bool = True, out=sys.stdout) -> dict:
-    """The whole benchmark; returns the JSON-able result and writes ``results/`` when ``write``."""
+        threads: int = 2, budget_s: float | None = None, write: bool = True, out=sys.stdout,
+        scorecam: bool | None = None, scorecam_size: int = 224, scorecam_width: int = 64,
+        scorecam_photo: bool = True, scorecam_rounds: int = 1) -> dict:
+    """The whole benchmark; returns the JSON-able result and writes ``results/`` when ``write``.
+
+    ``scorecam`` (default: unless ``quick``) adds the Score-CAM comparison on PyTorch models
+    (:func:`scorecam_cases`, :func:`measure_scorecam`)."""
     cases = default_cases(only)
     versions = set_threads(threads, {c.framework for c in cases})
     min_rounds, max_rounds = (3, 5) if quick else (3, 15)
@@ -627,17 +981,23 @@ def run(only: str | None = None, quick: bool = False, rounds: int | None = None,
         print(f"[bench] building {case.label} …", file=sys.stderr, flush=True)
         model = case.build()
         for batch in batches:
-            timed_scorecam = (not quick) and batch == 1 and case.label.startswith("ResNet-18")
-            extra = " (+ Score-CAM once)" if timed_scorecam else ""
-            print(f"[bench] {case.label}, batch {batch}{extra}", file=sys.stderr, flush=True)
+            print(f"[bench] {case.label}, batch {batch}", file=sys.stderr, flush=True)
             res = measure_case(case, batch, model=model, min_rounds=min_rounds, max_rounds=max_rounds,
-                               budget_s=budget_s, scorecam=timed_scorecam)
+                               budget_s=budget_s)
             results.append(res)
             notes.extend(res.notes)
             print(f"[bench]   {res.timings.rounds} rounds; {time.perf_counter() - started:.0f} s so far",
                   file=sys.stderr, flush=True)
-        if not any(SCORECAM in r.timings.wall for r in results if r.case == case.label):
+        if quick or scorecam is False:
             notes.append(_scorecam_estimate(case, [r for r in results if r.case == case.label], quick))
+    scorecam_results: list[dict] = []
+    if (not quick if scorecam is None else scorecam) and only in (None, "torch"):
+        for label, build, layer, make_x in scorecam_cases(scorecam_size, scorecam_width, scorecam_photo):
+            print(f"[bench] Score-CAM: {label}", file=sys.stderr, flush=True)
+            scorecam_results.append(measure_scorecam(label, build(), layer, make_x(),
+                                                     rounds=scorecam_rounds))
+            print(f"[bench]   {time.perf_counter() - started:.0f} s so far", file=sys.stderr, flush=True)
+        notes += NOTES_SCORECAM
     meta = {
         "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.machine()} Linux, {os.cpu_count()} CPU cores",
@@ -646,9 +1006,10 @@ def run(only: str | None = None, quick: bool = False, rounds: int | None = None,
         "load_start": load_start, "load_end": os.getloadavg()[0],
         "wall_seconds": time.perf_counter() - started, "notes": notes,
     }
-    goal_rows = goals(results)
-    text = markdown(results, goal_rows, meta)
+    goal_rows = goals(results) + [g for r in scorecam_results for g in scorecam_goals(r)]
+    text = markdown(results, goal_rows, meta, scorecam_results)
     data = {"meta": meta, "rows": [row for r in results for row in r.rows], "goals": goal_rows,
+            "scorecam": scorecam_results,
             "timings": [{"model": r.case, "batch": r.batch, "layer": r.layer,
                          "wall_seconds": r.timings.wall, "cpu_seconds": r.timings.cpu,
                          "load_average": list(r.load)} for r in results]}
@@ -687,12 +1048,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "are done (default 60; 30 with --quick)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per framework (default 2)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write results/")
+    parser.add_argument("--scorecam", action=argparse.BooleanOptionalAction, default=None,
+                        help="the Score-CAM comparison (default: on, off with --quick)")
+    parser.add_argument("--scorecam-size", type=int, default=224,
+                        help="input size of the random ResNets in the Score-CAM comparison")
+    parser.add_argument("--scorecam-width", type=int, default=64,
+                        help="layer1 width of those ResNets (64 = the real ones; 16 = a quarter of "
+                             "the channels, for a busy machine)")
+    parser.add_argument("--scorecam-rounds", type=int, default=1, help="rounds of the comparison")
+    parser.add_argument("--no-photo", action="store_true",
+                        help="leave the pretrained EfficientNet-Lite0 out of the Score-CAM comparison")
     args = parser.parse_args(argv)
     run(only=args.only, quick=args.quick, rounds=args.rounds, threads=args.threads,
-        budget_s=args.budget, write=not args.no_write)
+        budget_s=args.budget, write=not args.no_write, scorecam=args.scorecam,
+        scorecam_size=args.scorecam_size, scorecam_width=args.scorecam_width,
+        scorecam_photo=not args.no_photo, scorecam_rounds=args.scorecam_rounds)
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing the package
     sys.exit(main())

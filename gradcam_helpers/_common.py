@@ -1,8 +1,17 @@
-"""What the pipeline and both adapters share: the capture record, target checks, layer listings."""
+"""What the pipeline and both adapters share, written once.
+
+- :class:`Capture`, what an adapter hands to the framework-free core;
+- :class:`Adapter`, the interface both adapters implement, with everything that does not depend on
+  the framework: the dry-run record (:class:`CallRecorder`), choosing and checking the target layer,
+  finding the final softmax to bypass, and the GAP → Dense matcher that CAM needs;
+- the input checks (:func:`check_batch`, :func:`check_finite`, :func:`single_input_message`) and
+  :func:`resolve_targets`, with the same messages in both frameworks.
+"""
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, ContextManager, Sequence
 
 import numpy as np
 
@@ -94,3 +103,269 @@ def check_batch(images, channels_axis: int, expected_channels: int | None, frame
             hint = " — repeat the grayscale channel three times or build the model for 1 channel"
         raise ValueError(f"the model expects {expected_channels} channel(s) but the images have "
                          f"{shape[channels_axis]} on the channel axis of {layout}{hint}")
+
+
+def check_finite(all_finite: bool, framework: str) -> None:
+    """Raise before any work when the images hold NaN or inf (the maps would be silent garbage)."""
+    if not all_finite:
+        raise ValueError(f"the {framework} images contain NaN or inf values: fix the preprocessing "
+                         "(e.g. a division by a zero standard deviation) or replace them, "
+                         "e.g. np.nan_to_num(x)")
+
+
+def several_outputs_message(count: int | str) -> str:
+    """What to do when a model returns several outputs (the same advice in both frameworks)."""
+    return (f"the model returns {count} outputs, so it is not clear which are the class scores: pass "
+            "score_fn=lambda outputs: outputs[i] (a callable that returns the (N, classes) scores), "
+            "or wrap the model so that it returns one (N, classes) tensor")
+
+
+def single_input_message(count: int | str, names: Sequence[str] = ()) -> str:
+    """What to do when a model takes several inputs (the same advice in both frameworks)."""
+    listed = f" ({', '.join(names)})" if names else ""
+    return (f"the model takes {count} inputs{listed}, but explain() differentiates with respect to "
+            "one batch of images: wrap the model so that it takes the images alone and supplies the "
+            "other inputs itself (e.g. a small model or module whose call fixes them), and explain "
+            "the wrapper")
+
+
+class CallRecorder:
+    """Records the layer calls of one dry forward pass: how often each ran and its last output.
+
+    Adapters call the recorder from their own hooks (PyTorch forward hooks, wrapped Keras ``call``
+    methods); :meth:`calls` lists the layers in the order in which their *last* call finished, so
+    the deepest layer comes last.
+    """
+
+    def __init__(self) -> None:
+        self._record: dict[Any, list] = {}
+        self._order: list = []
+
+    def __call__(self, key, output, is_pooling: bool) -> None:
+        shape = tuple(output.shape) if hasattr(output, "shape") else None
+        entry = self._record.get(key)
+        if entry is None:
+            self._record[key] = [1, shape, is_pooling]
+        else:
+            entry[0] += 1
+            entry[1], entry[2] = shape, is_pooling
+            self._order.remove(key)
+        self._order.append(key)
+
+    @property
+    def keys(self) -> list:
+        """The recorded keys, in the order of :meth:`calls`."""
+        return list(self._order)
+
+    def is_pooling(self, key) -> bool:
+        entry = self._record.get(key)
+        return entry is not None and entry[2]
+
+    def calls(self, describe: Callable[[Any], tuple[str, str]]) -> list[LayerCall]:
+        """One :class:`LayerCall` per recorded key; ``describe(key)`` gives (name, kind)."""
+        out = []
+        for key in self._order:
+            calls, shape, pooling = self._record[key]
+            name, kind = describe(key)
+            out.append(LayerCall(name, kind, shape, pooling, calls))
+        return out
+
+
+class Adapter(abc.ABC):
+    """The interface between the pipeline (:mod:`gradcam_helpers.api`) and one framework.
+
+    A subclass is thin: it says how to run the model once with its layer calls recorded
+    (:meth:`_dry_run`), how to look a layer up (:meth:`_lookup`), what a layer is (:meth:`_role`,
+    :meth:`_dense_kernel`), how to check and convert images, and how to :meth:`capture` activations
+    and gradients. Choosing the target layer and checking it, finding the final softmax and
+    matching the GAP → Dense head for CAM happen here, once, for both.
+
+    Attributes set by :meth:`inspect` (the first call; later calls reuse them)
+    -------------------------------------------------------------------------
+    layer, layer_name : the target layer object and its name / path
+    num_classes : int
+    _calls : list of :class:`LayerCall`, in finishing order; ``_call_layers`` the matching objects
+    _final : (layer, how) — a final probability layer to bypass: ``"input"`` reads its input,
+        ``"dense"`` recomputes a Dense layer's pre-activation — or None
+    """
+
+    framework: str = ""
+    channels_axis: int = -1
+    #: the words the error messages use for a layer ("layer" in Keras, "module" in PyTorch)
+    unit: str = "layer"
+    #: how the messages name global average pooling and a dense layer in this framework
+    cam_words: tuple[str, str] = ("global average pooling", "dense layer")
+
+    def __init__(self, model, layer=None, score_fn: Callable | None = None):
+        self.model = model
+        self.score_fn = score_fn
+        self._requested_layer = layer
+        self._calls: list[LayerCall] | None = None
+        self._call_layers: list = []
+        self.layer = None
+        self.layer_name = ""
+        self._final = None
+        self.num_classes = 0
+        self._structure_seen: tuple = ()
+
+    # ----------------------------------------------------------------- what a framework provides
+
+    @abc.abstractmethod
+    def validate(self, images):
+        """Check a batch (rank, channels, dtype, finiteness) and convert it for the model."""
+
+    @abc.abstractmethod
+    def spatial_size(self, x) -> tuple[int, int]:
+        """(H, W) of a validated batch."""
+
+    @abc.abstractmethod
+    def to_channels_last(self, x) -> np.ndarray:
+        """A validated batch as an (N, H, W, C) NumPy array."""
+
+    @abc.abstractmethod
+    def capture(self, x, target, gradients: bool) -> Capture:
+        """One forward pass (and with ``gradients`` a backward pass down to the target layer)."""
+
+    @abc.abstractmethod
+    def masked_scorer(self, image) -> ContextManager[Callable[[np.ndarray], np.ndarray]]:
+        """A context manager giving ``score(masks)``: the class scores before softmax of
+        ``image * mask`` for each mask, without gradients (Score-CAM's forward passes).
+
+        image : one validated image as the framework holds it (a batch of one)
+        masks : (M, H, W) float32 in [0, 1] → (M, classes) float32
+
+        Whatever is set up for the passes (modes, hooks, the image on the model's device) is set up
+        once on entry and undone on exit, not once per batch of masks.
+        """
+
+    @abc.abstractmethod
+    def _dry_run(self, x) -> tuple[list[LayerCall], list, Any]:
+        """Run one image through the model, recording layer calls: (calls, layer objects, scores)."""
+
+    @abc.abstractmethod
+    def _lookup(self, wanted) -> tuple[str, Any]:
+        """The (name, layer) the user asked for (a name, a path or the object), or ValueError."""
+
+    @abc.abstractmethod
+    def _role(self, layer) -> str:
+        """What a layer is to the CAM matcher and the softmax bypass: one of "gap", "dense",
+        "probability" (a standalone softmax/sigmoid), "dense+probability" (a Dense layer with a
+        softmax/sigmoid activation), "ignore" (Dropout, Flatten, Identity) or "other"."""
+
+    @abc.abstractmethod
+    def _dense_kernel(self, layer) -> np.ndarray:
+        """The (K, classes) weight of a dense layer."""
+
+    # ----------------------------------------------------------------- shared: inspection
+
+    @abc.abstractmethod
+    def _structure(self) -> tuple:
+        """Every layer object of the model, in a fixed order (cheap: no forward pass)."""
+
+    def _forget(self) -> None:
+        """Drop whatever was built for the previous structure (subclasses extend this)."""
+
+    def inspect(self, x) -> None:
+        """Find and check the target layer and the final softmax.
+
+        Done by the first call, and again only when the model's structure changed since (a layer
+        swapped, added or removed: the layer objects are compared by identity, which costs
+        microseconds, not a forward pass).
+        """
+        structure = self._structure()
+        if self._calls is not None:
+            seen = self._structure_seen
+            if len(seen) == len(structure) and all(a is b for a, b in zip(seen, structure)):
+                return
+            self._calls = None
+            self._forget()
+        calls, layers, scores = self._dry_run(x)
+        if isinstance(scores, (list, tuple, dict)):
+            raise ValueError(several_outputs_message(len(scores)))
+        if len(getattr(scores, "shape", ())) != 2:
+            raise ValueError(f"class scores must be (N, classes); the model gives "
+                             f"{tuple(getattr(scores, 'shape', ()))}. Pass score_fn=... to turn the "
+                             "output into class scores")
+        self._calls, self._call_layers = calls, layers
+        self._structure_seen = structure
+        self.num_classes = int(scores.shape[-1])
+        self.layer_name, self.layer = self._choose_layer()
+        self._final = self._find_final() if self.score_fn is None else None
+
+    _ensure_ready = inspect  # the older name, still used by callers outside the adapters
+
+    def _choose_layer(self) -> tuple[str, Any]:
+        unit = self.unit
+        if self._requested_layer is None:
+            for call, layer in zip(reversed(self._calls), reversed(self._call_layers)):
+                if (call.output_shape is not None and len(call.output_shape) == 4
+                        and not call.is_pooling and call.calls == 1):
+                    return call.name, layer
+            raise ValueError(f"no {unit} with a spatial (4-D) output was found: CAM methods need a "
+                             f"convolutional feature map. {unit.capitalize()}s seen: "
+                             + (", ".join(c.name for c in self._calls) or "none"))
+        name, layer = self._lookup(self._requested_layer)
+        call = next((c for c in self._calls if c.name == name), None)
+        if call is None:
+            raise ValueError(f"{unit} {name!r} is not used when the model runs. Candidates: "
+                             + describe_candidates(self._calls))
+        if call.output_shape is None or len(call.output_shape) != 4:
+            raise ValueError(f"{unit} {name!r} has output shape {call.output_shape}, not a spatial "
+                             "feature map (4-D: a batch of channels × height × width); pick a "
+                             f"convolutional {unit}. Candidates: {describe_candidates(self._calls)}")
+        if call.calls > 1:
+            raise ValueError(f"{unit} {name!r} runs {call.calls} times in one forward pass (a shared "
+                             f"{unit}, e.g. one ReLU used twice); pick a {unit} that runs once, such as "
+                             "the block that contains it")
+        return name, layer
+
+    def _leaves_after(self, name: str | None = None) -> list:
+        """The leaf layers that ran after ``name`` (all leaves when None), in order."""
+        start = 0
+        if name is not None:
+            start = [c.name for c in self._calls].index(name) + 1
+        return [layer for layer in self._call_layers[start:] if self._is_leaf(layer)]
+
+    def _is_leaf(self, layer) -> bool:
+        return True
+
+    def _find_final(self):
+        leaves = self._leaves_after()
+        if not leaves:
+            return None
+        last = leaves[-1]
+        role = self._role(last)
+        if role == "probability":
+            return (last, "input")
+        if role == "dense+probability":
+            return (last, "dense")
+        return None
+
+    # ----------------------------------------------------------------- shared: CAM
+
+    def cam_class_weights(self) -> np.ndarray:
+        """The (K, classes) weights of the one dense layer that follows global average pooling.
+
+        Raises ValueError, saying why and pointing to Grad-CAM, when the layers after the target are
+        not  global average pooling → (Flatten / Dropout) → one dense layer (→ softmax).
+        """
+        after = self._leaves_after(self.layer_name)
+        core = [layer for layer in after if self._role(layer) != "ignore"]
+        if core and self._role(core[-1]) == "probability":
+            core = core[:-1]
+        if (len(core) == 2 and self._role(core[0]) == "gap"
+                and self._role(core[1]) in ("dense", "dense+probability")):
+            return self._dense_kernel(core[1])
+        kinds = " → ".join(type(layer).__name__ for layer in after) or "nothing"
+        gap, dense = self.cam_words
+        raise ValueError(
+            f"CAM needs the architecture  feature maps → {gap} → one {dense}, "
+            "because its weights are that layer's weights. After "
+            f"{self.layer_name!r} this model runs: {kinds}. Use method='gradcam' instead: Grad-CAM "
+            "works on any architecture and gives the same map as CAM on GAP networks.")
+def guided_backprop_message(unit: str) -> str:
+    """Guided Backprop on a model without ReLU layers (the same advice in both frameworks)."""
+    return (f"Guided Backprop changes the backward pass of ReLU {unit}s, and this model has none "
+            f"(a ReLU called as a function inside another {unit} cannot be seen): use "
+            "method='saliency' or 'integrated_gradients', or build the model with ReLU "
+            f"{unit}s")

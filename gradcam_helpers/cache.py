@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,3 +48,89 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def fingerprint(*arrays) -> str:
+    """A short hash of arrays' shapes, dtypes and bytes: training data goes into a cache key."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def thread_count(framework: str) -> int:
+    """The number of CPU threads ``framework`` ("torch" or "keras") computes with now.
+
+    It belongs in a trained model's cache key: with another thread count, sums are added in
+    another order and the trained weights differ in the last bits, which deterministic training
+    must not hide.
+    """
+    if framework == "torch":
+        import torch
+
+        return int(torch.get_num_threads())
+    if framework == "keras":
+        import tensorflow as tf
+
+        # 0 means "TensorFlow's default": the number of cores
+        return int(tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1)
+    raise ValueError(f"framework must be 'torch' or 'keras'; got {framework!r}")
+
+
+def cache_path(stem: str, config: dict[str, Any], suffix: str, *, framework: str) -> Path:
+    """The cache file of one training: ``<stem>-<config_key(config)><suffix>``.
+
+    ``config`` holds every setting that went into the training (a data fingerprint included).
+    The thread count of ``framework`` is added to it here (``config["threads"]``, in place, so the
+    config saved with the model records it and ``config_key(config)`` is the key in the name): no
+    caller can forget it.
+    """
+    config.setdefault("threads", thread_count(framework))
+    return cache_dir() / f"{stem}-{config_key(config)}{suffix}"
+
+
+def load_or_train(path: Path, load: Callable[[Path], Any], train: Callable[[], Any],
+                  save: Callable[[Any, Path], None], *, retrain: bool = False) -> tuple[Any, bool]:
+    """The cached result at ``path``, or a fresh one from ``train()`` saved with ``save``.
+
+    A file that cannot be read (truncated, corrupt, a missing companion file: whatever ``load``
+    raises) means train again and replace it, with a warning. ``save`` must write atomically
+    (:func:`atomic_write`), so two kernels that train at once leave one complete file.
+
+    Returns
+    -------
+    (result, from_cache)
+    """
+    path = Path(path)
+    if not retrain and path.exists():
+        try:
+            return load(path), True
+        except Exception as err:  # noqa: BLE001 — any unreadable file means: train again
+            warnings.warn(f"the cached model {path.name} cannot be read ({type(err).__name__}: "
+                          f"{err}); training it again and replacing the file", stacklevel=3)
+    result = train()
+    save(result, path)
+    return result, False
+
+
+# Keras models are cached as a .keras file with a .json history beside it
+
+
+def save_keras(model, history: dict, config: dict, path: Path) -> None:
+    """History first, model last: a model file on disk means its history is there too."""
+    atomic_write(Path(path).with_suffix(".json"), lambda p: p.write_text(
+        json.dumps({"config": config, "history": history}, indent=1)))
+    atomic_write(path, lambda p: model.save(p))
+
+
+def load_keras(path: Path):
+    """(model, history) from :func:`save_keras`'s files; raises when either is unreadable."""
+    import keras
+
+    saved = json.loads(Path(path).with_suffix(".json").read_text())
+    history = {k: [float(v) for v in vals] for k, vals in saved["history"].items()}
+    return keras.models.load_model(path, compile=False), history

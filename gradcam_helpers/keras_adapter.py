@@ -1,4 +1,4 @@
-"""Keras 3 adapter (TensorFlow backend): find the target layer, capture activations and gradients.
+"""Keras 3 adapter: find the target layer, capture activations and gradients of the pre-softmax score.
 
 How it works, and why this way: during one call the adapter wraps the ``call`` of the target layer
 (and of the final layer, to read the score before softmax) on that layer *instance*, and removes
@@ -7,11 +7,27 @@ Sequential (built with or without ``Input``), nested and subclassed models — t
 cut the graph with ``Model(model.inputs, [layer.output, ...])``, which fails on Sequential models
 (``.output`` is undefined until called symbolically) and on nested bases ("not connected").
 
-The tape watches only the target layer's output, and ``watch_accessed_variables=False``: the layers
-below the target are run but not recorded, and no gradient with respect to any weight is computed.
-The backward pass runs from the score down to the target layer only.
+The module has two parts:
 
-TensorFlow and Keras are imported lazily, inside the functions that need them.
+- :class:`KerasAdapter`, backend-neutral: it finds layers (also inside nested models), wraps
+  their calls, reads the pre-softmax score, checks inputs, and runs the model through
+  :meth:`KerasAdapter._forward`, which lets a callback see — and replace — the target layer's
+  output. It uses ``keras.ops`` only.
+- one small *gradient backend* per Keras backend, the only code that imports a backend:
+  :class:`TensorFlowGradients` here, :class:`~._keras_backends.TorchGradients` and
+  :class:`~._keras_backends.JaxGradients` in :mod:`._keras_backends`. A backend is built with the
+  model and offers ``compile(fn)`` (a compiled version of ``fn``, or ``fn`` itself) and
+  ``capture(forward, x, targets, use_top, gradients, activation_shape)``, which runs ``forward``
+  once and returns (activations, gradients of the chosen scores with respect to the activations,
+  logits, chosen classes) as tensors of that backend. Register a new backend in
+  :data:`GRADIENT_BACKENDS`.
+
+With TensorFlow the tape watches only the target layer's output, and
+``watch_accessed_variables=False``: the layers below the target are run but not recorded, and no
+gradient with respect to any weight is computed. The backward pass runs from the score down to
+the target layer only.
+
+Keras and its backends are imported lazily, inside the functions that need them.
 """
 from __future__ import annotations
 
@@ -20,17 +36,33 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ._common import Capture, LayerCall, check_batch, describe_candidates, resolve_targets
+from ._common import (Adapter, CallRecorder, Capture, LayerCall, check_batch, check_finite,
+                      describe_candidates, guided_backprop_message, resolve_targets,
+                      single_input_message)
+from ._keras_backends import JaxGradients, TorchGradients
 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+_IGNORABLE = ("Dropout", "Flatten", "Identity")
+_GAP = ("GlobalAveragePooling2D", "GlobalAvgPool2D")
 
 
 def is_keras_model(model: Any) -> bool:
-    """True for a Keras 3 model or layer, without importing Keras when it is not loaded."""
+    """True for a Keras 3 model or layer, without importing Keras when it is not loaded.
+
+    Ask this before asking "is it torch?": under ``KERAS_BACKEND=torch`` a Keras layer is also a
+    ``torch.nn.Module``.
+    """
     import sys
 
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(model, keras.layers.Layer)
+
+
+def _numpy(tensor, dtype) -> np.ndarray:
+    """A tensor of any Keras backend (on any device) as a NumPy array of ``dtype``."""
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(tensor), dtype=dtype)
 
 
 def _sublayers(layer) -> list:
@@ -81,8 +113,85 @@ def _wrapped_calls(wrappers: dict) -> Iterator[None]:
                 object.__delattr__(layer, "call")
 
 
-class KerasAdapter:
-    """Captures what the CAM methods need from a Keras 3 model (TensorFlow backend).
+# ------------------------------------------------------------------------------------------------
+# gradient backends: the only backend-specific code
+
+
+class TensorFlowGradients:
+    """The TensorFlow piece: ``tf.function`` to compile, ``tf.GradientTape`` for the gradient."""
+
+    name = "tensorflow"
+
+    def __init__(self, model=None):
+        pass
+
+    @staticmethod
+    def compile(fn: Callable) -> Callable:
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+
+    @staticmethod
+    def capture(forward: Callable, x, targets, use_top, gradients: bool, activation_shape=None):
+        """Run ``forward(x, on_target)`` once; return (activations, d score / d activations or an
+        empty tensor without ``gradients``, logits, chosen classes). The score is the sum over the
+        batch of each image's chosen logit, so each image's gradient is its own.
+        ``activation_shape`` (the target's output shape from the dry run) is not needed here."""
+        import tensorflow as tf
+
+        store: dict[str, Any] = {}
+        tape = tf.GradientTape(watch_accessed_variables=False, persistent=False)
+
+        def on_target(out):
+            if gradients:
+                tape.watch(out)
+            store["activations"] = out
+            return out
+
+        with tape:
+            logits = forward(x, on_target)
+            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
+            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
+        activations = store["activations"]
+        grads = tape.gradient(score, activations) if gradients else tf.zeros((0,))
+        return activations, grads, logits, chosen
+
+    @staticmethod
+    def input_gradients(forward: Callable, x, targets, use_top):
+        """d score / d input (pixel attributions): (gradients, logits, chosen classes)."""
+        import tensorflow as tf
+
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            logits = forward(x)
+            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
+            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
+        return tape.gradient(score, x), logits, chosen
+
+    @staticmethod
+    def guided_relu(y):
+        """The identity, with a backward pass that keeps only positive gradients: after a ReLU it
+        makes the ReLU's gradient Guided Backprop's 1[x > 0] * max(dL/dy, 0)."""
+        import tensorflow as tf
+
+        @tf.custom_gradient
+        def rule(v):
+            return tf.identity(v), lambda dy: tf.nn.relu(dy)
+
+        return rule(y)
+
+
+#: Keras backend name → its gradient piece (torch and JAX: :mod:`._keras_backends`).
+GRADIENT_BACKENDS: dict[str, type] = {"tensorflow": TensorFlowGradients, "torch": TorchGradients,
+                                      "jax": JaxGradients}
+
+
+# ------------------------------------------------------------------------------------------------
+# the backend-neutral adapter
+
+
+class KerasAdapter(Adapter):
+    """Captures what the CAM methods need from a Keras 3 model.
 
     Parameters
     ----------
@@ -91,50 +200,63 @@ class KerasAdapter:
     layer : str, keras.layers.Layer or None — the target layer: its name (searched inside nested
         models too; "outer/inner" paths work), the layer object, or None to take the last layer
         with a 4-D output that is not a pooling layer.
-    score_fn : callable or None — maps the model's output tensor to class scores. By default the
+    score_fn : callable or None — maps the model's output to class scores. By default the
         pre-activation of a final softmax/sigmoid is used (the logits).
     """
 
     framework = "keras"
     channels_axis = -1
+    unit = "layer"
+    cam_words = ("GlobalAveragePooling2D", "Dense layer")
 
     def __init__(self, model, layer=None, score_fn: Callable | None = None):
         import keras
 
-        if keras.config.backend() != "tensorflow":
+        backend = keras.config.backend()
+        if backend not in GRADIENT_BACKENDS:
             raise NotImplementedError(
-                f"the Keras adapter supports the TensorFlow backend; this Keras runs on "
-                f"'{keras.config.backend()}'. Set KERAS_BACKEND=tensorflow before importing keras, "
-                "or, for a torch backend, pass the underlying torch model to explain().")
-        self.model = model
-        self.score_fn = score_fn
-        self._requested_layer = layer
-        self._calls: list[LayerCall] | None = None
+                f"Keras runs on the '{backend}' backend; Grad-CAM needs gradients, which the helpers "
+                f"take on {', '.join(GRADIENT_BACKENDS)}. Set KERAS_BACKEND to one of them before "
+                "importing keras")
+        super().__init__(model, layer, score_fn)
+        self.backend = GRADIENT_BACKENDS[backend](model)
         self._layers_by_name: dict[str, Any] = {}
-        self.layer = None
-        self.layer_name = ""
-        self._final = None  # (layer, kind) where kind is "dense" or "input" — how to read logits
-        self.num_classes = 0
-        self._compile = True  # set to False when a model cannot be traced
-        self._traced_ok = False
-        self._compiled: dict[Any, Any] = {}
+        self._compile = True  # set to False when a model cannot be compiled
+        self._compiled_ok = False
+        self._compiled: dict[Any, Callable] = {}
 
-    # -------------------------------------------------------------------- model inspection
+    # -------------------------------------------------------------------- inputs
+
+    def _model_inputs(self) -> list:
+        try:
+            return list(self.model.inputs or [])
+        except Exception:  # noqa: BLE001 — a subclassed or unbuilt model has no symbolic inputs
+            return []
 
     def _expected_channels(self) -> int | None:
         try:
-            shape = self.model.inputs[0].shape
+            shape = self._model_inputs()[0].shape
             return int(shape[-1]) if shape[-1] is not None else None
-        except (AttributeError, IndexError, TypeError, ValueError):
+        except (IndexError, TypeError, ValueError):
             return None
 
     def validate(self, images) -> np.ndarray:
+        """(N, H, W, C) float32 NumPy array, checked; every error names the fix."""
+        inputs = self._model_inputs()
+        if len(inputs) > 1 or isinstance(images, dict):
+            names = [getattr(t, "name", "?") for t in inputs]
+            raise ValueError(single_input_message(len(inputs) if len(inputs) > 1 else "several", names))
+        if isinstance(images, (list, tuple)) and len(images) and all(
+                hasattr(a, "shape") and len(a.shape) == 4 for a in images):
+            raise ValueError(single_input_message(len(images)))
         x = np.asarray(images)
         if x.dtype == np.uint8:
             raise ValueError("images are uint8 (0–255): convert them the way the model was trained, "
                              "e.g. x.astype('float32') / 255.0")
         check_batch(x, -1, self._expected_channels(), "Keras")
-        return x.astype(np.float32, copy=False)
+        x = x.astype(np.float32, copy=False)
+        check_finite(bool(np.isfinite(x).all()), "Keras")
+        return x
 
     @staticmethod
     def spatial_size(x: np.ndarray) -> tuple[int, int]:
@@ -144,61 +266,38 @@ class KerasAdapter:
     def to_channels_last(x: np.ndarray) -> np.ndarray:
         return x
 
-    @staticmethod
-    def from_channels_last(x: np.ndarray) -> np.ndarray:
-        return x
+    # -------------------------------------------------------------------- model inspection
 
-    def _dry_run(self, x: np.ndarray) -> None:
-        """Call the model once on one image and record every leaf layer's call, in finishing order."""
-        layers = {id(layer): (path, layer) for path, layer in iter_layers(self.model) if _is_leaf(layer)}
-        if not layers:  # a model without sub-layers: nothing to look inside
-            layers = {}
-        record: dict[int, list] = {}
-        order: list[int] = []
+    def _dry_run(self, x: np.ndarray):
+        """Call the model once on one image, recording every leaf layer's call."""
+        leaves = {id(layer): (path, layer) for path, layer in iter_layers(self.model)
+                  if _is_leaf(layer)}
+        recorder = CallRecorder()
 
-        def make(key):
+        def make(key, layer):
             def wrap(original):
                 def call(*args, **kwargs):
                     out = original(*args, **kwargs)
-                    shape = tuple(out.shape) if hasattr(out, "shape") else None
-                    if key in record:
-                        record[key][0] += 1
-                        record[key][1] = shape
-                        order.remove(key)
-                    else:
-                        record[key] = [1, shape]
-                    order.append(key)
+                    recorder(key, out, _is_pooling(layer))
                     return out
                 return call
             return wrap
 
-        with _wrapped_calls({layer: make(key) for key, (_, layer) in layers.items()}):
+        with _wrapped_calls({layer: make(key, layer) for key, (_, layer) in leaves.items()}):
             out = self.model(x[:1], training=False)
         if self.score_fn is not None:
             out = self.score_fn(out)
-        if isinstance(out, (list, tuple, dict)):
-            raise ValueError("the model has several outputs: pass score_fn=lambda outputs: outputs[i]")
-        if len(out.shape) != 2:
-            raise ValueError(f"class scores must be (N, classes); the model gives {tuple(out.shape)}. "
-                             "Pass score_fn=... to turn the output into class scores")
-        self.num_classes = int(out.shape[-1])
-        self._calls = []
-        self._call_layers = []
-        for key in order:
-            path, layer = layers[key]
-            calls, shape = record[key]
-            self._calls.append(LayerCall(path, type(layer).__name__, shape, _is_pooling(layer), calls))
-            self._call_layers.append(layer)
-        self._layers_by_name = {path: layer for path, layer in iter_layers(self.model)}
+        calls = recorder.calls(lambda key: (leaves[key][0], type(leaves[key][1]).__name__))
+        self._layers_by_name = dict(iter_layers(self.model))
+        return calls, [leaves[key][1] for key in recorder.keys], out
 
-    def _find_layer(self, wanted):
-        if wanted is None:
-            for call, layer in zip(reversed(self._calls), reversed(self._call_layers)):
-                if call.output_shape is not None and len(call.output_shape) == 4 and not call.is_pooling:
-                    return call.name, layer
-            raise ValueError("no layer with a spatial (4-D) output was found: CAM methods need a "
-                             "convolutional feature map. Layers seen: "
-                             + ", ".join(c.name for c in self._calls))
+    def _structure(self) -> tuple:
+        return tuple(layer for _, layer in iter_layers(self.model))
+
+    def _forget(self) -> None:
+        self._compiled.clear()  # the compiled functions were traced through the old layers
+
+    def _lookup(self, wanted):
         import keras
 
         if isinstance(wanted, keras.layers.Layer):
@@ -220,70 +319,79 @@ class KerasAdapter:
                              f"(candidates): {describe_candidates(self._calls)}")
         raise TypeError(f"layer must be a name, a keras layer or None; got {type(wanted).__name__}")
 
-    def _ensure_ready(self, x: np.ndarray) -> None:
-        if self._calls is not None:
-            return
-        self._dry_run(x)
-        self.layer_name, self.layer = self._find_layer(self._requested_layer)
-        call = next((c for c in self._calls if c.name == self.layer_name), None)
-        if call is None:
-            raise ValueError(f"layer {self.layer_name!r} is not used when the model runs. Candidates: "
-                             + describe_candidates(self._calls))
-        if call.output_shape is None or len(call.output_shape) != 4:
-            raise ValueError(f"layer {self.layer_name!r} has output shape {call.output_shape}, not a "
-                             "spatial (N, h, w, channels) feature map; pick a convolutional layer. "
-                             f"Candidates: {describe_candidates(self._calls)}")
-        if call.calls > 1:
-            raise ValueError(f"layer {self.layer_name!r} runs {call.calls} times in one forward pass "
-                             "(a shared layer); pick a layer that runs once")
-        if self.score_fn is None:
-            last = self._call_layers[-1]
-            activation = _activation_name(last)
-            if type(last).__name__ in ("Softmax", "Activation") and activation in _PROBABILITY_ACTIVATIONS:
-                self._final = (last, "input")
-            elif activation in _PROBABILITY_ACTIVATIONS and type(last).__name__ == "Dense":
-                self._final = (last, "dense")
-            elif activation in _PROBABILITY_ACTIVATIONS:
-                raise ValueError(f"the model ends in a {type(last).__name__} layer with {activation}; "
-                                 "the adapter can only read the score before it on Dense layers. Pass "
-                                 "score_fn=..., or end the model with a separate Activation layer")
+    def _role(self, layer) -> str:
+        kind = type(layer).__name__
+        activation = _activation_name(layer)
+        if kind in _IGNORABLE:
+            return "ignore"
+        if kind in _GAP:
+            return "gap"
+        if kind in ("Softmax", "Activation") and activation in _PROBABILITY_ACTIVATIONS:
+            return "probability"
+        if kind == "Dense":
+            return "dense+probability" if activation in _PROBABILITY_ACTIVATIONS else "dense"
+        if activation in _PROBABILITY_ACTIVATIONS:
+            raise ValueError(f"the model ends in a {kind} layer with {activation}; the adapter can "
+                             "only read the score before it on Dense layers. Pass score_fn=..., or "
+                             "end the model with a separate Activation layer")
+        return "other"
 
-    # -------------------------------------------------------------------- capture
+    @staticmethod
+    def _dense_kernel(layer) -> np.ndarray:
+        return _numpy(layer.kernel, np.float32)
 
-    def capture(self, images: np.ndarray, target, gradients: bool) -> Capture:
-        """One forward pass (and, if ``gradients``, one backward pass down to the target layer).
+    # -------------------------------------------------------------------- running the model
 
-        The pass runs as a compiled ``tf.function`` (traced once per Explainer and input shape;
-        eager Keras spends most of its time dispatching layer by layer), falling back to eager
-        execution for models that cannot be traced.
+    def _forward(self, x, on_target: Callable | None = None):
+        """The model's class scores before softmax for ``x``; backend-neutral (``keras.ops``).
+
+        ``on_target(output)``, when given, sees the target layer's output during the pass, and what
+        it returns goes on through the model in its place (the gradient backends use this).
         """
-        import tensorflow as tf
+        from keras import ops
 
-        self._ensure_ready(images)
-        n = len(images)
-        use_top = target is None
-        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
-            target, np.zeros((n, self.num_classes), np.float32))
-        args = (tf.convert_to_tensor(images), tf.convert_to_tensor(targets), tf.constant(use_top))
-        acts = grads = logits = used = None
+        store: dict[str, Any] = {}
+        wrappers = {}
+        if on_target is not None:
+            def wrap_target(original):
+                def call(*args, **kwargs):
+                    return on_target(original(*args, **kwargs))
+                return call
+            wrappers[self.layer] = wrap_target
+        if self._final is not None:
+            def wrap_final(original):
+                def call(inputs, *args, **kwargs):
+                    store["final_input"] = inputs
+                    return original(inputs, *args, **kwargs)
+                return call
+            wrappers[self._final[0]] = wrap_final
+        with _wrapped_calls(wrappers):
+            outputs = self.model(x, training=False)
+        if self.score_fn is not None:
+            return ops.convert_to_tensor(self.score_fn(outputs))
+        if self._final is None:
+            return outputs
+        final, how = self._final
+        if how == "input":
+            return store["final_input"]
+        logits = ops.matmul(store["final_input"], final.kernel)
+        return logits + final.bias if final.bias is not None else logits
+
+    def _run(self, key, make: Callable[[], Callable], *args):
+        """``make()``'s function, compiled once per key by the backend (traced once per Explainer
+        and input shape; eager Keras spends most of its time dispatching layer by layer), or run
+        eagerly for models that cannot be compiled."""
         if self._compile:
-            fn = self._compiled.get(gradients)
+            fn = self._compiled.get(key)
             if fn is None:
-                fn = self._compiled[gradients] = tf.function(
-                    lambda x, t, top: self._run(x, t, top, gradients), reduce_retracing=True)
+                fn = self._compiled[key] = self.backend.compile(make())
             try:
-                acts, grads, logits, used = fn(*args)
-                self._traced_ok = True
-            except Exception as error:
+                result = fn(*args)
+                self._compiled_ok = True
+                return result
+            except Exception as error:  # noqa: BLE001 — re-raised unless it is a tracing failure
                 self._give_up_compiling(error)
-        if acts is None:
-            acts, grads, logits, used = self._run(*args, gradients)
-        if gradients and grads is None:
-            raise RuntimeError(f"the score does not depend on layer {self.layer_name!r}; pick a layer "
-                               "on the path from the input to the output")
-        return Capture(np.asarray(acts, dtype=np.float32),
-                       np.asarray(grads, dtype=np.float32) if gradients else None,
-                       np.asarray(logits, dtype=np.float32), np.asarray(used, dtype=np.int64))
+        return make()(*args)
 
     def _give_up_compiling(self, error: Exception) -> None:
         """A model that cannot be traced (Python control flow on tensor values, …) runs eagerly.
@@ -291,116 +399,102 @@ class KerasAdapter:
         Only a failure before the compiled function has ever worked means that; later errors
         (out of memory, a bad input) are the user's to see, and are raised unchanged.
         """
-        if self._traced_ok:
+        if self._compiled_ok:
             raise error
         import warnings
 
         self._compile = False
-        warnings.warn(f"this model could not be compiled with tf.function ({type(error).__name__}); "
-                      "explaining it eagerly, which is slower but gives the same maps", stacklevel=3)
+        warnings.warn(f"this model could not be compiled ({type(error).__name__}); explaining it "
+                      "eagerly, which is slower but gives the same maps", stacklevel=4)
 
-    def _run(self, x, targets, use_top, gradients: bool):
-        """The capture itself, written so that it runs eagerly and inside a tf.function alike."""
-        import tensorflow as tf
+    def capture(self, images: np.ndarray, target, gradients: bool) -> Capture:
+        """One forward pass (and, if ``gradients``, one backward pass down to the target layer)."""
+        from keras import ops
 
-        store: dict[str, Any] = {}
-        tape = tf.GradientTape(watch_accessed_variables=False, persistent=False)
-
-        def wrap_target(original):
-            def call(*args, **kwargs):
-                out = original(*args, **kwargs)
-                if gradients:
-                    tape.watch(out)
-                store["activations"] = out
-                return out
-            return call
-
-        def wrap_final(original):
-            def call(inputs, *args, **kwargs):
-                store["final_input"] = inputs
-                return original(inputs, *args, **kwargs)
-            return call
-
-        wrappers = {self.layer: wrap_target}
-        if self._final is not None:
-            wrappers[self._final[0]] = wrap_final
-        with _wrapped_calls(wrappers), tape:
-            outputs = self.model(x, training=False)
-            logits = self._logits(outputs, store)
-            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
-            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
-        activations = store["activations"]
-        grads = tape.gradient(score, activations) if gradients else tf.zeros((0,))
-        return activations, grads, logits, chosen
-
-    def _logits(self, outputs, store):
-        import tensorflow as tf
-
-        if self.score_fn is not None:
-            logits = self.score_fn(outputs)
-        elif self._final is None:
-            logits = outputs
-        elif self._final[1] == "input":
-            logits = store["final_input"]
-        else:
-            dense = self._final[0]
-            logits = tf.matmul(store["final_input"], dense.kernel)
-            if dense.bias is not None:
-                logits = logits + dense.bias
-        if isinstance(logits, (list, tuple)):
-            raise ValueError("the model has several outputs: pass score_fn=lambda outputs: outputs[i]")
-        if len(logits.shape) != 2:
-            raise ValueError(f"class scores must be (N, classes); the model gives {tuple(logits.shape)}. "
-                             "Pass score_fn=... to turn the output into class scores")
-        return tf.convert_to_tensor(logits)
+        self.inspect(images)
+        n = len(images)
+        use_top = target is None
+        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
+            target, np.zeros((n, self.num_classes), np.float32))
+        args = (ops.convert_to_tensor(images), ops.convert_to_tensor(targets),
+                ops.convert_to_tensor(use_top))
+        shape = next(c.output_shape for c in self._calls if c.name == self.layer_name)
+        acts, grads, logits, used = self._run(
+            ("capture", gradients),
+            lambda: lambda x, t, top: self.backend.capture(self._forward, x, t, top, gradients, shape),
+            *args)
+        if gradients and grads is None:
+            raise RuntimeError(f"the score does not depend on layer {self.layer_name!r}; pick a layer "
+                               "on the path from the input to the output")
+        return Capture(_numpy(acts, np.float32), _numpy(grads, np.float32) if gradients else None,
+                       _numpy(logits, np.float32), _numpy(used, np.int64))
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        """Class scores before softmax for a batch (no gradients) — used by Score-CAM."""
-        import tensorflow as tf
+        """(N, classes) float32 class scores before softmax, without gradients."""
+        from keras import ops
 
-        self._ensure_ready(images)
-        x = tf.convert_to_tensor(images)
-        if self._compile:
-            fn = self._compiled.get("logits")
-            if fn is None:
-                fn = self._compiled["logits"] = tf.function(self._run_logits, reduce_retracing=True)
-            try:
-                return np.asarray(fn(x), dtype=np.float32)
-            except Exception as error:
-                self._give_up_compiling(error)
-        return np.asarray(self._run_logits(x), dtype=np.float32)
+        self.inspect(images)
+        out = self._run("logits", lambda: self._forward, ops.convert_to_tensor(images))
+        return _numpy(out, np.float32)
 
-    def _run_logits(self, x):
-        store: dict[str, Any] = {}
+    @contextlib.contextmanager
+    def masked_scorer(self, image: np.ndarray):
+        """See :meth:`Adapter.masked_scorer`; image is (1, H, W, C)."""
+        yield lambda masks: self.logits(image[:1] * masks[..., None])
 
-        def wrap_final(original):
-            def call(inputs, *args, **kwargs):
-                store["final_input"] = inputs
-                return original(inputs, *args, **kwargs)
+    # -------------------------------------------------------------------- input gradients
+
+    def input_gradients(self, x: np.ndarray, target, guided: bool = False):
+        """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
+
+        Parameters
+        ----------
+        x : (M, H, W, C) float array
+        target : None, an int or (M,) class indices
+        guided : apply Guided Backprop's rule to every ReLU (a ``ReLU`` layer, an ``Activation``
+            or any layer with ``activation="relu"``/``"relu6"``) during this call; the wrappers
+            are undone before returning, also on error
+
+        Returns
+        -------
+        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
+        """
+        from keras import ops
+
+        x = np.asarray(x, np.float32)
+        self.inspect(x)
+        relus = []
+        if guided:
+            relus = [layer for _, layer in iter_layers(self.model) if _is_leaf(layer) and _is_relu(layer)]
+            if not relus:
+                raise ValueError(guided_backprop_message("layer"))
+        n = len(x)
+        use_top = target is None
+        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
+            target, np.zeros((n, self.num_classes), np.float32))
+
+        def wrap_guided(original):
+            def call(*args, **kwargs):
+                return self.backend.guided_relu(original(*args, **kwargs))
             return call
 
-        wrappers = {self._final[0]: wrap_final} if self._final is not None else {}
-        with _wrapped_calls(wrappers):
-            return self._logits(self.model(x, training=False), store)
+        def forward(inputs):
+            with _wrapped_calls({layer: wrap_guided for layer in relus}):
+                return self._forward(inputs)
 
-    def cam_class_weights(self) -> np.ndarray:
-        """The Dense kernel (K, classes) that follows global average pooling after the target layer.
+        grads, logits, used = self._run(
+            ("input_gradients", guided),
+            lambda: lambda a, t, top: self.backend.input_gradients(forward, a, t, top),
+            ops.convert_to_tensor(x), ops.convert_to_tensor(targets), ops.convert_to_tensor(use_top))
+        if grads is None:
+            raise RuntimeError("the class score does not depend on the input")
+        return (np.asarray(grads, np.float32), np.asarray(logits, np.float32),
+                np.asarray(used, np.int64))
 
-        Raises ValueError, saying why and pointing to Grad-CAM, when the model does not have the
-        CAM structure  target layer → GlobalAveragePooling2D → Dense.
-        """
-        names = [c.name for c in self._calls]
-        after = self._call_layers[names.index(self.layer_name) + 1:]
-        kinds = [type(l).__name__ for l in after]
-        ignorable = {"Dropout", "Flatten", "Identity"}
-        core = [l for l in after if type(l).__name__ not in ignorable]
-        if self._final is not None and self._final[1] == "input":
-            core = core[:-1]  # the separate softmax layer
-        if (len(core) == 2 and type(core[0]).__name__ in ("GlobalAveragePooling2D", "GlobalAvgPool2D")
-                and type(core[1]).__name__ == "Dense"):
-            return np.asarray(core[1].kernel, dtype=np.float32)
-        raise ValueError(
-            "CAM needs the architecture  feature maps → GlobalAveragePooling2D → one Dense layer, "
-            f"because its weights are that Dense layer's kernel. After {self.layer_name!r} this model "
-            f"has: {' → '.join(kinds) or 'nothing'}. Use method='gradcam' instead: Grad-CAM works on "
-            "any architecture and gives the same map as CAM on GAP networks.")
+
+def _is_relu(layer) -> bool:
+    """A layer whose output is a ReLU (or ReLU6) of something: where Guided Backprop's rule goes."""
+    kind = type(layer).__name__
+    if kind == "ReLU":
+        return float(getattr(layer, "negative_slope", 0.0) or 0.0) == 0.0
+    return _activation_name(layer) in ("relu", "relu6")

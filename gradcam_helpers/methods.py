@@ -18,7 +18,8 @@ docstring says which one is followed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -28,16 +29,29 @@ EPS = 1e-7
 
 @dataclass(frozen=True)
 class Method:
-    """A CAM-family method as the pipeline sees it.
+    """A method as the pipeline sees it: its name, what it needs, and its function.
 
-    ``needs`` is what the adapter must capture: ``"gradients"`` (A and G), ``"activations"`` (A
-    only), ``"cam_weights"`` (A and the Dense weights after GAP) or ``"scores"`` (A and forward
-    passes of masked inputs).
+    ``needs`` is what the adapter must capture, and fixes how ``fn`` is called:
+
+    - ``"gradients"``: ``fn(A, G)`` with the target layer's activations and gradients;
+    - ``"activations"``: ``fn(A)``;
+    - ``"cam_weights"``: ``fn(A, W)`` with ``W`` (N, K) the dense weights of each image's class;
+    - ``"scores"``: ``fn(A, W)`` with ``W`` (N, K) channel weights from forward passes of masked
+      inputs (Score-CAM; the pipeline drives the passes).
+
+    ``kind`` says what the result is: ``"cam"`` (a map at the target layer's resolution, upsampled
+    by the pipeline) or ``"pixel"`` (an attribution at input resolution, from the *input* gradient:
+    a new ``needs`` value such as ``"input_gradients"``, handled by the pipeline). ``aliases`` are
+    other spellings accepted by :func:`get_method` (case, hyphens, underscores and spaces are
+    ignored anyway).
     """
 
     name: str
     needs: str
     paper: str
+    fn: Callable[..., np.ndarray] = field(compare=False, repr=False, default=None)
+    kind: str = "cam"
+    aliases: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,13 +98,30 @@ def normalize_maps(maps: np.ndarray) -> np.ndarray:
     -------
     (N, H, W) float32 array in [0, 1]
     """
-    maps = np.clip(np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=0.0, posinf=0.0), 0, None)
-    peak = maps.reshape(len(maps), -1).max(axis=1) if maps.size else np.zeros(len(maps))
+    maps = np.asarray(maps, dtype=np.float32)
+    if not np.isfinite(maps).all():
+        maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
+    out = np.maximum(maps, 0)
+    peak = out.reshape(len(out), -1).max(axis=1) if out.size else np.zeros(len(out), np.float32)
     # no absolute threshold: a network with tiny activations (random weights, say) has tiny but
     # real maps, and they are scaled like any other
-    scale = np.where(peak > 0, peak, 1.0)
-    out = maps / scale[:, None, None]
-    return out.astype(np.float32)
+    scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
+    out /= scale[:, None, None]
+    return np.minimum(out, 1.0, out=out)
+
+
+@functools.lru_cache(maxsize=32)
+def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float64 weights of 1-D linear interpolation, half-pixel centres, edges clamped."""
+    pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    low = np.floor(pos).astype(int)
+    high = np.minimum(low + 1, n_in - 1)
+    frac = pos - low
+    matrix = np.zeros((n_out, n_in))
+    np.add.at(matrix, (np.arange(n_out), low), 1 - frac)
+    np.add.at(matrix, (np.arange(n_out), high), frac)
+    matrix.setflags(write=False)
+    return matrix
 
 
 def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -98,26 +129,21 @@ def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     The same convention as ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)`` and
     ``tf.image.resize(..., "bilinear")`` for upsampling, in plain NumPy so that the core needs no
-    image library and gives identical results for both frameworks.
+    image library and gives identical results for both frameworks. Bilinear interpolation is
+    separable: two small matrix products (rows, then columns), computed in float64.
+
+    Returns
+    -------
+    (N, H, W) float32 array
     """
-    maps = np.asarray(maps, dtype=np.float64)
+    maps = np.asarray(maps)
     out_h, out_w = size
     in_h, in_w = maps.shape[1:]
     if (in_h, in_w) == (out_h, out_w):
         return maps.astype(np.float32)
-
-    def axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-        pos = np.clip(pos, 0, n_in - 1)
-        low = np.floor(pos).astype(int)
-        high = np.minimum(low + 1, n_in - 1)
-        return low, high, pos - low
-
-    y0, y1, wy = axis_weights(in_h, out_h)
-    x0, x1, wx = axis_weights(in_w, out_w)
-    rows = maps[:, y0, :] * (1 - wy)[None, :, None] + maps[:, y1, :] * wy[None, :, None]
-    out = rows[:, :, x0] * (1 - wx)[None, None, :] + rows[:, :, x1] * wx[None, None, :]
-    return out.astype(np.float32)
+    rows = _interpolation_matrix(in_h, out_h)  # (H, h)
+    cols = _interpolation_matrix(in_w, out_w)  # (W, w)
+    return (rows @ maps.astype(np.float64) @ cols.T).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,34 +322,75 @@ def score_cam_weights(masked_logits: np.ndarray, target: int, convention: str = 
 # ---------------------------------------------------------------------------------------------
 # the registry the pipeline reads
 
-GRADIENT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "gradcam": gradcam,
-    "gradcam++": gradcam_plus_plus,
-    "xgradcam": xgradcam,
-    "hirescam": hirescam,
-    "layercam": layercam,
-}
+METHODS: dict[str, Method] = {}
+_INDEX: dict[str, str] = {}
 
-METHODS: dict[str, Method] = {
-    "cam": Method("cam", "cam_weights", "Zhou et al., CVPR 2016"),
-    "gradcam": Method("gradcam", "gradients", "Selvaraju et al., ICCV 2017"),
-    "gradcam++": Method("gradcam++", "gradients", "Chattopadhay et al., WACV 2018"),
-    "xgradcam": Method("xgradcam", "gradients", "Fu et al., BMVC 2020"),
-    "hirescam": Method("hirescam", "gradients", "Draelos & Carin, 2020"),
-    "layercam": Method("layercam", "gradients", "Jiang et al., IEEE TIP 2021"),
-    "eigencam": Method("eigencam", "activations", "Muhammad & Yeasin, IJCNN 2020"),
-    "scorecam": Method("scorecam", "scores", "Wang et al., CVPR-W 2020"),
-}
 
-_ALIASES = {"grad-cam": "gradcam", "gradcampp": "gradcam++", "grad-cam++": "gradcam++",
-            "gradcamplusplus": "gradcam++", "xgrad-cam": "xgradcam", "hires-cam": "hirescam",
-            "layer-cam": "layercam", "eigen-cam": "eigencam", "score-cam": "scorecam"}
+def _normalise(name: str) -> str:
+    """The form :func:`get_method` compares: lower case, without hyphens, underscores or spaces."""
+    return "".join(ch for ch in str(name).lower() if ch not in "-_ ")
+
+
+def register(method: Method) -> Method:
+    """Add a method to the registry (its name and aliases must be new); returns it.
+
+    Everything that lists methods — :func:`get_method`, the tests, the benchmark, the widgets —
+    reads :data:`METHODS`, so a new method is this one call plus its function.
+    """
+    keys = {_normalise(n) for n in (method.name, *method.aliases)}
+    taken = [k for k in keys if k in _INDEX and _INDEX[k] != method.name]
+    if taken:
+        raise ValueError(f"method name(s) {taken} already registered")
+    if method.fn is None:
+        raise ValueError(f"method {method.name!r} has no function")
+    METHODS[method.name] = method
+    for key in keys:
+        _INDEX[key] = method.name
+    return method
+
+
+def names(*, needs: str | None = None, kind: str | None = None) -> list[str]:
+    """The registered method names, in registration order, optionally only one ``needs``/``kind``."""
+    return [m.name for m in METHODS.values()
+            if (needs is None or m.needs == needs) and (kind is None or m.kind == kind)]
 
 
 def get_method(name: str) -> Method:
-    """Look a method up by name (case and hyphens ignored); the error lists the valid names."""
-    key = str(name).lower().replace("_", "")
-    key = _ALIASES.get(key, key)
-    if key not in METHODS:
+    """Look a method up by name; case, hyphens, underscores and spaces are ignored, so "Grad-CAM++",
+    "gradcam++" and "grad_cam++" are the same. The error lists the valid names."""
+    key = _INDEX.get(_normalise(name))
+    if key is None:
         raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
     return METHODS[key]
+
+
+for _method in (
+    Method("cam", "cam_weights", "Zhou et al., CVPR 2016", cam),
+    Method("gradcam", "gradients", "Selvaraju et al., ICCV 2017", gradcam),
+    Method("gradcam++", "gradients", "Chattopadhay et al., WACV 2018", gradcam_plus_plus,
+           aliases=("gradcampp", "gradcamplusplus")),
+    Method("xgradcam", "gradients", "Fu et al., BMVC 2020", xgradcam),
+    Method("hirescam", "gradients", "Draelos & Carin, 2020", hirescam),
+    Method("layercam", "gradients", "Jiang et al., IEEE TIP 2021", layercam),
+    Method("eigencam", "activations", "Muhammad & Yeasin, IJCNN 2020", eigencam),
+    Method("scorecam", "scores", "Wang et al., CVPR-W 2020", weighted_sum),
+):
+    register(_method)
+
+
+# pixel attributions: their math is in ``attributions``; the pipeline drives them through the
+# adapters' input gradients, and ``raw`` is (N, H, W, C) at input resolution
+from . import attributions as _attr  # noqa: E402
+
+for _method in (
+    Method("saliency", "input_gradients", "Simonyan et al., ICLR-W 2014", _attr.saliency,
+           kind="pixel", aliases=("vanillagradient", "gradient")),
+    Method("smoothgrad", "input_gradients", "Smilkov et al., 2017", _attr.smoothgrad, kind="pixel"),
+    Method("integrated_gradients", "input_gradients", "Sundararajan et al., ICML 2017",
+           _attr.integrated_gradients, kind="pixel", aliases=("ig", "integratedgradient")),
+    Method("guided_backprop", "input_gradients", "Springenberg et al., ICLR-W 2015",
+           _attr.guided_backprop, kind="pixel", aliases=("guidedbackpropagation", "gbp")),
+    Method("guided_gradcam", "input_gradients", "Selvaraju et al., ICCV 2017", _attr.guided_gradcam,
+           kind="pixel"),
+):
+    register(_method)

@@ -11,7 +11,9 @@ Instead a forward hook replaces the module's output by a detached copy that requ
 - it works with frozen parameters and inside an outer ``torch.no_grad()``.
 
 Every hook is removed before returning, also when the call raises, and the train/eval mode of
-every sub-module is restored. torch is imported lazily.
+every sub-module is restored. What both adapters share (choosing and checking the layer, the
+softmax bypass, the CAM matcher) lives in :class:`gradcam_helpers._common.Adapter`. torch is
+imported lazily.
 """
 from __future__ import annotations
 
@@ -21,14 +23,20 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ._common import Capture, LayerCall, check_batch, describe_candidates, resolve_targets
+from ._common import (Adapter, CallRecorder, Capture, check_batch, check_finite,
+                      describe_candidates, guided_backprop_message, resolve_targets,
+                      single_input_message)
 
 _POOLING = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d")
 _PROBABILITY = ("Softmax", "LogSoftmax", "Sigmoid", "Softmax2d")
+_IGNORABLE = ("Flatten", "Dropout", "Identity")
 
 
 def is_torch_model(model: Any) -> bool:
-    """True for a ``torch.nn.Module``, without importing torch when it is not loaded."""
+    """True for a ``torch.nn.Module``, without importing torch when it is not loaded.
+
+    A Keras layer under ``KERAS_BACKEND=torch`` is a module too: ask ``is_keras_model`` first.
+    """
     import sys
 
     torch = sys.modules.get("torch")
@@ -37,14 +45,19 @@ def is_torch_model(model: Any) -> bool:
 
 @contextlib.contextmanager
 def _eval_mode(model) -> Iterator[None]:
-    """Put every sub-module in eval mode; restore each one's own mode afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
+    """Put every sub-module in eval mode; restore each one's own mode afterwards.
+
+    Only the modules in training mode are touched, so a model already in eval mode costs one pass
+    over its modules and nothing else.
+    """
+    training = [m for m in model.modules() if m.training]
+    for module in training:
+        module.training = False
     try:
         yield
     finally:
-        for module, training in modes:
-            module.training = training
+        for module in training:
+            module.training = True
 
 
 @contextlib.contextmanager
@@ -59,15 +72,18 @@ def _hooks() -> Iterator[list]:
 
 
 def _model_device_dtype(model):
+    """The device and floating dtype of the model's first floating parameter (or buffer)."""
+    import itertools
+
     import torch
 
-    for tensor in list(model.parameters()) + list(model.buffers()):
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
         if tensor.is_floating_point():
             return tensor.device, tensor.dtype
     return torch.device("cpu"), torch.float32
 
 
-class TorchAdapter:
+class TorchAdapter(Adapter):
     """Captures what the CAM methods need from a ``torch.nn.Module``.
 
     Parameters
@@ -82,36 +98,38 @@ class TorchAdapter:
 
     framework = "torch"
     channels_axis = 1
+    unit = "module"
+    cam_words = ("global average pooling (nn.AdaptiveAvgPool2d(1))", "nn.Linear")
 
     def __init__(self, model, layer=None, score_fn: Callable | None = None):
-        self.model = model
-        self.score_fn = score_fn
-        self._requested_layer = layer
-        self._calls: list[LayerCall] | None = None
-        self.layer = None
-        self.layer_name = ""
-        self._final = None  # a final probability module whose *input* is the logits
+        super().__init__(model, layer, score_fn)
+        self._modules: dict[str, Any] = {}
 
     # -------------------------------------------------------------------- inputs
 
     def _expected_channels(self) -> int | None:
         import torch
 
-        for module in self.model.modules():
-            if isinstance(module, torch.nn.Conv2d):
-                return module.in_channels
-        return None
+        return next((m.in_channels for m in self.model.modules() if isinstance(m, torch.nn.Conv2d)),
+                    None)
 
     def validate(self, images):
+        """An (N, C, H, W) tensor on the model's device and dtype, checked; errors name the fix."""
         import torch
 
+        if isinstance(images, (list, tuple, dict)) and len(images) > 1 and all(
+                isinstance(a, torch.Tensor) for a in (images.values() if isinstance(images, dict)
+                                                      else images)):
+            raise ValueError(single_input_message(len(images)))
         x = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
         if x.dtype == torch.uint8:
             raise ValueError("images are uint8 (0–255): convert them the way the model was trained, "
                              "e.g. x.float() / 255")
         check_batch(x, 1, self._expected_channels(), "PyTorch")
         device, dtype = _model_device_dtype(self.model)
-        return x.detach().to(device=device, dtype=dtype)
+        x = x.detach().to(device=device, dtype=dtype)
+        check_finite(bool(torch.isfinite(x).all()), "PyTorch")
+        return x
 
     @staticmethod
     def spatial_size(x) -> tuple[int, int]:
@@ -121,58 +139,65 @@ class TorchAdapter:
     def to_channels_last(x) -> np.ndarray:
         return x.detach().cpu().numpy().transpose(0, 2, 3, 1)
 
-    def from_channels_last(self, x: np.ndarray):
-        import torch
-
-        device, dtype = _model_device_dtype(self.model)
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device=device, dtype=dtype)
-
     # -------------------------------------------------------------------- model inspection
 
-    def _dry_run(self, x) -> None:
+    def _dry_run(self, x):
         """Run one image through the model and record every module call, in finishing order."""
         import torch
 
-        record: dict[str, list] = {}
-        order: list[str] = []
-        outputs_by_id: dict[int, str] = {}
+        recorder = CallRecorder()
+        producers: dict[int, str] = {}
         alive: list = []  # keeps every output alive so that id() values are not reused mid-run
         names = {module: name for name, module in self.model.named_modules() if name}
 
-        def make(name, module):
+        def make(name):
             def hook(mod, inputs, output):
-                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
-                if name in record:
-                    record[name][0] += 1
-                    record[name][1] = shape
-                    order.remove(name)
-                else:
-                    record[name] = [1, shape, False]
+                pooling = False
                 if isinstance(output, torch.Tensor):
                     # a container whose output *is* its last child's pooling output is pooling too
-                    producer = outputs_by_id.get(id(output))
-                    from_pool = type(mod).__name__ in _POOLING or (
-                        producer is not None and record[producer][2])
-                    record[name][2] = from_pool
-                    outputs_by_id[id(output)] = name
+                    producer = producers.get(id(output))
+                    pooling = type(mod).__name__ in _POOLING or (
+                        producer is not None and recorder.is_pooling(producer))
+                    producers[id(output)] = name
                     alive.append(output)
-                order.append(name)
+                recorder(name, output if isinstance(output, torch.Tensor) else None, pooling)
             return hook
 
         with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
             for module, name in names.items():
-                handles.append(module.register_forward_hook(make(name, module)))
-            self.model(x[:1])
-        modules = dict(self.model.named_modules())
-        self._calls = [LayerCall(name, type(modules[name]).__name__, record[name][1], record[name][2],
-                                 record[name][0]) for name in order]
-        self._modules = modules
-        leaves = [c for c in self._calls if not list(modules[c.name].children())]
-        last = modules[leaves[-1].name] if leaves else None
-        self._final = last if last is not None and type(last).__name__ in _PROBABILITY else None
+                handles.append(module.register_forward_hook(make(name)))
+            out = self.model(x[:1])
+        if self.score_fn is not None:
+            out = self.score_fn(out)
+        self._modules = dict(self.model.named_modules())
+        calls = recorder.calls(lambda name: (name, type(self._modules[name]).__name__))
+        return calls, [self._modules[name] for name in recorder.keys], out
+
+    def _structure(self) -> tuple:
+        return tuple(self.model.modules())
+
+    def _is_leaf(self, module) -> bool:
+        return not list(module.children())
+
+    def _lookup(self, wanted):
+        import torch
+
+        if isinstance(wanted, torch.nn.Module):
+            module = wanted
+        elif isinstance(wanted, str):
+            module = self._resolve_path(wanted)
+        else:
+            raise TypeError(f"layer must be a module, a dotted path or None; got {type(wanted).__name__}")
+        name = next((n for n, m in self._modules.items() if m is module), None)
+        if not name:
+            raise ValueError("the target layer is not a sub-module of this model. Candidates: "
+                             + describe_candidates(self._calls))
+        return name, module
 
     def _resolve_path(self, path: str):
         """'layer4[-1]' / 'layer4.-1' / 'layer4.1' → the module; the error lists candidates."""
+        import torch
+
         parts = re.sub(r"\[(-?\d+)\]", r".\1", path).strip(".").split(".")
         module = self.model
         for part in parts:
@@ -184,50 +209,29 @@ class TorchAdapter:
             except (AttributeError, IndexError, TypeError, KeyError):
                 raise ValueError(f"no module {path!r} in this model. Modules with a spatial output "
                                  f"(candidates): {describe_candidates(self._calls)}") from None
-        import torch
-
         if not isinstance(module, torch.nn.Module):
             raise ValueError(f"{path!r} is a {type(module).__name__}, not a module. Candidates: "
                              + describe_candidates(self._calls))
         return module
 
-    def _ensure_ready(self, x) -> None:
+    def _role(self, module) -> str:
         import torch
 
-        if self._calls is not None:
-            return
-        self._dry_run(x)
-        wanted = self._requested_layer
-        if wanted is None:
-            chosen = next((c for c in reversed(self._calls) if c.output_shape is not None
-                           and len(c.output_shape) == 4 and not c.is_pooling and c.calls == 1), None)
-            if chosen is None:
-                raise ValueError("no module with a spatial (4-D) output was found: CAM methods need a "
-                                 "convolutional feature map")
-            module = self._modules[chosen.name]
-        elif isinstance(wanted, torch.nn.Module):
-            module = wanted
-        elif isinstance(wanted, str):
-            module = self._resolve_path(wanted)
-        else:
-            raise TypeError(f"layer must be a module, a dotted path or None; got {type(wanted).__name__}")
-        name = next((n for n, m in self._modules.items() if m is module), None)
-        if name is None or name == "":
-            raise ValueError("the target layer is not a sub-module of this model. Candidates: "
-                             + describe_candidates(self._calls))
-        call = next((c for c in self._calls if c.name == name), None)
-        if call is None:
-            raise ValueError(f"module {name!r} is not used in the forward pass. Candidates: "
-                             + describe_candidates(self._calls))
-        if call.output_shape is None or len(call.output_shape) != 4:
-            raise ValueError(f"module {name!r} has output shape {call.output_shape}, not a spatial "
-                             "(N, C, h, w) feature map; pick a convolutional layer or block. "
-                             f"Candidates: {describe_candidates(self._calls)}")
-        if call.calls > 1:
-            raise ValueError(f"module {name!r} runs {call.calls} times in one forward pass (e.g. a "
-                             "shared ReLU); pick a module that runs once, such as the block that "
-                             "contains it")
-        self.layer, self.layer_name = module, name
+        kind = type(module).__name__
+        if kind in _IGNORABLE:
+            return "ignore"
+        if kind in _PROBABILITY:
+            return "probability"
+        if isinstance(module, torch.nn.Linear):
+            return "dense"
+        if ((isinstance(module, torch.nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1)))
+                or kind in ("GlobalAvgPool2d", "GlobalAveragePooling2d")):
+            return "gap"
+        return "other"
+
+    @staticmethod
+    def _dense_kernel(module) -> np.ndarray:
+        return module.weight.detach().float().cpu().numpy().T
 
     # -------------------------------------------------------------------- capture
 
@@ -241,23 +245,26 @@ class TorchAdapter:
         else:
             logits = outputs
         if not isinstance(logits, torch.Tensor):
-            raise ValueError("the model's output is not a tensor: pass score_fn=lambda out: out[...] "
-                             "that returns (N, classes) class scores")
+            from ._common import several_outputs_message
+
+            count = len(logits) if isinstance(logits, (list, tuple, dict)) else "a non-tensor"
+            raise ValueError(several_outputs_message(count))
         if logits.ndim != 2:
             raise ValueError(f"class scores must be (N, classes); the model gives {tuple(logits.shape)}. "
                              "Pass score_fn=... to turn the output into class scores")
         return logits
 
-    def _final_hook(self, store):
-        def pre_hook(module, inputs):
-            store["final_input"] = inputs[0]
-        return pre_hook
+    def _final_hook(self, handles: list, store: dict) -> None:
+        if self._final is not None and self.score_fn is None:
+            def pre_hook(module, inputs):
+                store["final_input"] = inputs[0]
+            handles.append(self._final[0].register_forward_pre_hook(pre_hook))
 
     def capture(self, x, target, gradients: bool) -> Capture:
         """One forward pass, and with ``gradients`` one backward pass from the score to the layer."""
         import torch
 
-        self._ensure_ready(x)
+        self.inspect(x)
         store: dict[str, Any] = {}
 
         def forward_hook(module, inputs, output):
@@ -279,8 +286,7 @@ class TorchAdapter:
         # the caller's mode (also inside an outer torch.no_grad())
         with _hooks() as handles, _eval_mode(self.model), torch.set_grad_enabled(False):
             handles.append(self.layer.register_forward_hook(forward_hook))
-            if self._final is not None and self.score_fn is None:
-                handles.append(self._final.register_forward_pre_hook(self._final_hook(store)))
+            self._final_hook(handles, store)
             outputs = self.model(x)
             logits = self._logits(outputs, store)
             targets = resolve_targets(target, logits.detach().float().cpu().numpy())
@@ -299,37 +305,93 @@ class TorchAdapter:
             logits.detach().float().cpu().numpy(), targets)
 
     def logits(self, x) -> np.ndarray:
-        """Class scores before softmax for a batch, without gradients (used by Score-CAM)."""
+        """(N, classes) float32 class scores before softmax for a batch, without gradients."""
         import torch
 
         store: dict[str, Any] = {}
         with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
-            if self._final is not None and self.score_fn is None:
-                handles.append(self._final.register_forward_pre_hook(self._final_hook(store)))
+            self._final_hook(handles, store)
             return self._logits(self.model(x), store).float().cpu().numpy()
 
-    def cam_class_weights(self) -> np.ndarray:
-        """The Linear weight, transposed to (K, classes), after global average pooling.
+    @contextlib.contextmanager
+    def masked_scorer(self, image):
+        """See :meth:`Adapter.masked_scorer`: eval mode, the softmax bypass and no autograd are set
+        up once; each batch of masks goes to the model's device and multiplies the image there."""
+        import torch
 
-        Raises ValueError, saying why and pointing to Grad-CAM, when the modules after the target
-        are not  global average pooling → (Flatten) → one Linear.
+        store: dict[str, Any] = {}
+        image = image[:1]
+
+        def score(masks: np.ndarray) -> np.ndarray:
+            m = torch.from_numpy(masks).to(device=image.device, dtype=image.dtype)
+            return self._logits(self.model(image * m[:, None]), store).float().cpu().numpy()
+
+        with _hooks() as handles, _eval_mode(self.model), torch.inference_mode():
+            self._final_hook(handles, store)
+            yield score
+
+    # -------------------------------------------------------------------- input gradients
+
+    def input_gradients(self, x: np.ndarray, target, guided: bool = False):
+        """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
+
+        Parameters
+        ----------
+        x : (M, H, W, C) float array, channels last (converted to (M, C, H, W) here)
+        target : None, an int or (M,) class indices
+        guided : apply Guided Backprop's rule to every nn.ReLU / nn.ReLU6 during this call (forward
+            hooks that are removed before returning, also on error)
+
+        Returns
+        -------
+        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
         """
         import torch
 
-        names = [c.name for c in self._calls]
-        after = [self._modules[n] for n in names[names.index(self.layer_name) + 1:]
-                 if not list(self._modules[n].children())]
-        kinds = [type(m).__name__ for m in after]
-        core = [m for m in after if type(m).__name__ not in ("Flatten", "Dropout", "Identity")]
-        if core and type(core[-1]).__name__ in _PROBABILITY:
-            core = core[:-1]
-        pool_ok = len(core) == 2 and (
-            (isinstance(core[0], torch.nn.AdaptiveAvgPool2d) and core[0].output_size in (1, (1, 1)))
-            or type(core[0]).__name__ in ("GlobalAvgPool2d", "GlobalAveragePooling2d"))
-        if pool_ok and isinstance(core[1], torch.nn.Linear):
-            return core[1].weight.detach().float().cpu().numpy().T
-        raise ValueError(
-            "CAM needs the architecture  feature maps → global average pooling "
-            "(nn.AdaptiveAvgPool2d(1)) → one nn.Linear, because its weights are that layer's weights. "
-            f"After {self.layer_name!r} this model runs: {' → '.join(kinds) or 'nothing'}. Use "
-            "method='gradcam' instead: it works on any architecture and equals CAM on GAP networks.")
+        device, dtype = _model_device_dtype(self.model)
+        xt = torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2)))
+        xt = xt.to(device=device, dtype=dtype)
+        self.inspect(xt)
+        store: dict[str, Any] = {}
+        with _hooks() as handles, _eval_mode(self.model), torch.enable_grad():
+            self._final_hook(handles, store)
+            if guided:
+                relus = [m for m in self.model.modules()
+                         if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
+                if not relus:
+                    raise ValueError(guided_backprop_message("module"))
+                rule = _guided_relu_function()
+                for module in relus:
+                    handles.append(module.register_forward_hook(lambda mod, inp, out: rule.apply(out)))
+            xt = xt.detach().requires_grad_(True)
+            logits = self._logits(self.model(xt), store)
+            targets = resolve_targets(target, logits.detach().float().cpu().numpy())
+            score = logits.gather(1, torch.as_tensor(targets, device=logits.device)[:, None]).sum()
+            if not score.requires_grad:
+                raise RuntimeError("the class score does not depend on the input")
+            (grads,) = torch.autograd.grad(score, xt)
+        return (grads.float().cpu().numpy().transpose(0, 2, 3, 1),
+                logits.detach().float().cpu().numpy(), targets)
+
+
+def _guided_relu_function():
+    """An identity whose backward keeps only positive gradients: put after a ReLU, the gradient
+    below it becomes 1[x > 0] * max(dL/dy, 0), Guided Backprop's rule."""
+    import torch
+
+    global _GUIDED
+    if _GUIDED is None:
+        class GuidedRelu(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, y):
+                return y.clone()  # a new tensor: in-place ops later on leave the ReLU's output alone
+
+            @staticmethod
+            def backward(ctx, grad):
+                return grad.clamp(min=0)
+
+        _GUIDED = GuidedRelu
+    return _GUIDED
+
+
+_GUIDED = None

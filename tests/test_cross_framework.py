@@ -12,7 +12,9 @@ torch = pytest.importorskip("torch")
 
 from gradcam_helpers import explain  # noqa: E402
 
-ALL_METHODS = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "cam", "eigencam", "scorecam"]
+from gradcam_helpers.methods import names  # noqa: E402
+
+ALL_METHODS = names()
 
 
 def keras_cnn():

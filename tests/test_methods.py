@@ -7,6 +7,9 @@ from hypothesis.extra.numpy import arrays
 
 from gradcam_helpers import methods as core
 
+#: every method that is a function of (activations, gradients), from the registry
+GRADIENT = {name: core.get_method(name).fn for name in core.names(needs="gradients")}
+
 # One image, a 2×2 feature map with 2 channels.  A[..., 0] and A[..., 1]:
 A = np.array([[[[1.0, 0.0], [2.0, 1.0]],
                [[0.0, 3.0], [1.0, 1.0]]]])          # (1, 2, 2, 2)
@@ -114,7 +117,38 @@ def test_resize_matches_opencv_bilinear():
 def test_get_method_lists_choices():
     assert core.get_method("Grad-CAM++").name == "gradcam++"
     with pytest.raises(ValueError, match="gradcam, gradcam\\+\\+"):
-        core.get_method("smoothgrad")
+        core.get_method("no such method")
+
+
+@pytest.mark.parametrize("spelling, name", [
+    ("Grad-CAM", "gradcam"), ("grad_cam", "gradcam"), ("GRAD CAM", "gradcam"),
+    ("grad-cam++", "gradcam++"), ("gradcampp", "gradcam++"), ("Score-CAM", "scorecam"),
+    ("score_cam", "scorecam"), ("Eigen-CAM", "eigencam"), ("X-Grad-CAM", "xgradcam")])
+def test_get_method_ignores_case_hyphens_underscores_and_spaces(spelling, name):
+    assert core.get_method(spelling).name == name
+
+
+def test_every_registered_method_carries_its_function_and_known_needs():
+    assert core.names()[:2] == ["cam", "gradcam"]
+    for method in core.METHODS.values():
+        assert callable(method.fn), method.name
+        assert core.get_method(method.name) is method
+    assert set(GRADIENT) == {"gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"}
+    assert core.get_method("gradcam").fn is core.gradcam
+
+
+def test_register_adds_a_method_and_refuses_a_taken_name():
+    extra = core.Method("test-only", "activations", "none", fn=core.eigencam, kind="cam")
+    try:
+        core.register(extra)
+        assert core.get_method("Test_Only") is extra and "test-only" in core.names(needs="activations")
+        with pytest.raises(ValueError, match="already registered"):
+            core.register(core.Method("TestOnly", "activations", "none", fn=core.eigencam))
+    finally:
+        core.METHODS.pop("test-only", None)
+        core._INDEX.pop("testonly", None)
+    with pytest.raises(ValueError, match="no function"):
+        core.register(core.Method("nofn", "activations", "none"))
 
 
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, width=32)
@@ -131,7 +165,7 @@ def test_every_method_is_finite_nonnegative_and_normalises_into_unit_range(data)
     grads = data.draw(arrays(np.float32, (n, h, w, k), elements=finite))
     if data.draw(st.booleans()):
         grads[...] = 0  # a dead score: every map must be all zero, not NaN
-    for name, fn in core.GRADIENT_METHODS.items():
+    for name, fn in GRADIENT.items():
         raw = fn(acts, grads)
         assert raw.shape == (n, h, w), name
         assert np.isfinite(raw).all() and (raw >= 0).all(), name
@@ -151,7 +185,7 @@ def test_maps_are_per_image(acts):
     grads = rng.normal(size=acts.shape).astype(np.float32)
     other = grads.copy()
     other[1] = rng.normal(size=grads[1].shape)
-    for name, fn in core.GRADIENT_METHODS.items():
+    for name, fn in GRADIENT.items():
         np.testing.assert_array_equal(fn(acts, grads)[0], fn(acts, other)[0], err_msg=name)
 
 
@@ -160,7 +194,7 @@ def test_tiny_but_real_maps_are_scaled_not_wiped():
     rng = np.random.default_rng(1)
     acts = rng.random((1, 3, 3, 4)) * 1e-11
     grads = rng.normal(size=(1, 3, 3, 4)) * 1e-9
-    for name, fn in core.GRADIENT_METHODS.items():
+    for name, fn in GRADIENT.items():
         small = core.normalize_maps(fn(acts, grads))
         large = core.normalize_maps(fn(acts * 1e11, grads * 1e9))
         if name == "gradcam++":  # its weights are not scale-free (2 G² + ΣA·G³); it must not vanish

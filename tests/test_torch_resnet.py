@@ -243,6 +243,24 @@ def test_trainer_caches_and_reloads(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.tmp-*"))  # no temporary files left behind
 
 
+def test_corrupt_cache_file_is_retrained_and_threads_are_in_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADCAM_CACHE", str(tmp_path))
+    data = toy_data()
+    first = tr.train_xray_resnet(data, SMALL, progress=False)
+    first.cache_path.write_bytes(first.cache_path.read_bytes()[:100])  # a truncated file
+    with pytest.warns(UserWarning, match="cannot be read.*training it again"):
+        again = tr.train_xray_resnet(data, SMALL, progress=False)
+    assert not again.from_cache and again.cache_path == first.cache_path
+    assert tr.train_xray_resnet(data, SMALL, progress=False).from_cache  # replaced by a good file
+    before = torch.get_num_threads()
+    torch.set_num_threads(1 if before != 1 else 2)
+    try:
+        other = tr.train_xray_resnet(data, SMALL, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert other.cache_path != first.cache_path and not other.from_cache
+
+
 def test_trainer_learns_and_records_history(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADCAM_CACHE", str(tmp_path))
     x, y = toy_data(n=128)

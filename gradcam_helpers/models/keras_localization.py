@@ -34,17 +34,13 @@ TensorFlow/Keras are imported inside the functions: importing this module is che
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..cache import atomic_write, cache_dir, config_key
+from ..cache import cache_path, fingerprint
+from .keras_mnist import TrainedModel, load_or_train_keras
 
 #: Bump when the builder or the trainer changes, so that old cached files are not used any more.
 VERSION = 1
@@ -55,31 +51,11 @@ TARGET_LAYER = "relu4"
 NUM_CLASSES = 10
 
 
-@dataclass
-class LocalizationModel:
-    """The trained canvas CNN as lesson 04 gets it.
-
-    Attributes
-    ----------
-    model : keras.Model
-        Input ``(None, None, 1)`` float in [0, 1], output (N, 10) softmax probabilities. Compiled
-        (Adam, sparse categorical cross-entropy, accuracy) so ``evaluate`` works on integer labels.
-    history : dict[str, list[float]]
-        One value per epoch: ``loss`` (soft-target cross-entropy on that epoch's canvases),
-        ``accuracy`` (top class equals a target class, one-digit canvases only), ``seconds``.
-    config : dict
-        Every setting that went into the training (its hash names the cache file).
-    path : pathlib.Path
-        The cached ``.keras`` file; the history is ``path.with_suffix(".json")``.
-    from_cache : bool
-        True when loaded, False when trained in this call.
-    """
-
-    model: Any
-    history: dict
-    config: dict
-    path: Path
-    from_cache: bool
+#: What :func:`get_localization_cnn` returns (the same record as the MNIST models'): ``model``
+#: (input ``(None, None, 1)`` float in [0, 1], output (N, 10) softmax, compiled), ``history``
+#: (per epoch: ``loss`` on that epoch's canvases, ``accuracy`` on the one-digit ones, ``seconds``),
+#: ``config``, ``path`` and ``from_cache``.
+LocalizationModel = TrainedModel
 
 
 def build_localization_cnn(num_classes: int = NUM_CLASSES):
@@ -160,37 +136,28 @@ def get_localization_cnn(data=None, *, epochs: int = 5, one_digit: int = 12_000,
               "batch_size": int(batch_size), "learning_rate": float(learning_rate),
               "seed": int(seed), "keras": keras.__version__.split(".")[0],
               "data": {"source": getattr(data, "source", "custom"), "n": len(x),
-                       "fingerprint": _fingerprint(x, y)}}
-    model_path, history_path = cache_paths(config)
-    if not retrain:
-        loaded = _load(model_path, history_path, config, verbose)
-        if loaded is not None:
-            return loaded
+                       "fingerprint": fingerprint(x, y)}}
+    model_path, _ = cache_paths(config)
 
-    keras.utils.set_random_seed(config["seed"])
-    model = build_localization_cnn()
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
-                  loss="categorical_crossentropy")
-    if verbose:
-        print(f"学習します / training {model.name}: {one_digit:,} + {two_digit:,} canvases of "
-              f"{canvas}×{canvas} per epoch from {len(x):,} training digits "
-              f"({config['data']['source']}), {epochs} epochs", flush=True)
-    history = _train(model, config, x, y, verbose)
-    _compile(model, config["learning_rate"])
-    # History first, model last: a model file on disk means its history is there too.
-    atomic_write(history_path, lambda p: p.write_text(
-        json.dumps({"config": config, "history": history}, indent=1)))
-    atomic_write(model_path, lambda p: model.save(p))
-    if verbose:
-        print(f"保存しました / cached: {model_path}")
-    return LocalizationModel(model, history, config, model_path, from_cache=False)
+    def train():
+        keras.utils.set_random_seed(config["seed"])
+        model = build_localization_cnn()
+        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
+                      loss="categorical_crossentropy")
+        if verbose:
+            print(f"学習します / training {model.name}: {one_digit:,} + {two_digit:,} canvases of "
+                  f"{canvas}×{canvas} per epoch from {len(x):,} training digits "
+                  f"({config['data']['source']}), {epochs} epochs", flush=True)
+        return model, _train(model, config, x, y, verbose)
+
+    return load_or_train_keras(model_path, config, train, retrain, verbose)
 
 
 def cache_paths(config: dict) -> tuple[Path, Path]:
-    """The ``.keras`` model file and ``.json`` history file for a full config."""
-    stem = f"{config['model']}-v{config['version']}-{config_key(config)}"
-    folder = cache_dir()
-    return folder / f"{stem}.keras", folder / f"{stem}.json"
+    """The ``.keras`` model file and ``.json`` history file for a full config; the key also holds
+    the thread count (:func:`gradcam_helpers.cache.cache_path`)."""
+    model = cache_path(f"{config['model']}-v{config['version']}", config, ".keras", framework="keras")
+    return model, model.with_suffix(".json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,42 +171,6 @@ def _training_digits(data) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected MnistData with x_train (N, 28, 28, 1) and N labels; got "
                          f"{x.shape} and {y.shape}. Use gradcam_helpers.mnist.load_mnist().")
     return x, y.astype(np.int64)
-
-
-def _fingerprint(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str((a.shape, a.dtype.str)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
-
-
-def _compile(model, learning_rate: float) -> None:
-    import keras
-
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
-
-def _load(model_path: Path, history_path: Path, config: dict, verbose: bool):
-    """The cached model and history, or None when missing or unreadable (then it is retrained)."""
-    import keras
-
-    if not model_path.exists():
-        return None
-    try:
-        saved = json.loads(history_path.read_text())
-        history = {k: [float(v) for v in vals] for k, vals in saved["history"].items()}
-        model = keras.models.load_model(model_path, compile=False)
-    except Exception as err:  # truncated zip, bad JSON, missing history, ...
-        warnings.warn(f"the cached model {model_path.name} cannot be read ({type(err).__name__}: "
-                      f"{err}); training it again and replacing the file", stacklevel=3)
-        return None
-    _compile(model, config["learning_rate"])
-    if verbose:
-        print(f"キャッシュから読み込みました / loaded from cache: {model_path}")
-    return LocalizationModel(model, history, config, model_path, from_cache=True)
 
 
 def make_canvases(x: np.ndarray, y: np.ndarray, one_digit: int, two_digit: int, canvas: int,

@@ -45,17 +45,14 @@ TensorFlow/Keras are imported inside the functions: importing this module is che
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ..cache import atomic_write, cache_dir, config_key
+from ..cache import cache_path, fingerprint, load_keras, load_or_train, save_keras
 
 #: Bump when a builder or a trainer changes so that old cached files are not used any more.
 CNN_VERSION = 1
@@ -228,10 +225,10 @@ def get_mnist_gap_cnn(data=None, *, epochs: int = 16, batch_size: int = 32,
 
 
 def cache_paths(config: dict) -> tuple[Path, Path]:
-    """The ``.keras`` model file and ``.json`` history file for a full config (with ``data``)."""
-    stem = f"{config['model']}-v{config['version']}-{config_key(config)}"
-    folder = cache_dir()
-    return folder / f"{stem}.keras", folder / f"{stem}.json"
+    """The ``.keras`` model file and ``.json`` history file for a full config (with ``data``);
+    the key also holds the thread count (:func:`gradcam_helpers.cache.cache_path`)."""
+    model = cache_path(f"{config['model']}-v{config['version']}", config, ".keras", framework="keras")
+    return model, model.with_suffix(".json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,15 +260,6 @@ def _select(data, config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return x[fit], y[fit], x[val], y[val]
 
 
-def _fingerprint(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str((a.shape, a.dtype.str)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
-
-
 def _get(builder: Callable, settings: dict, data, retrain: bool, verbose: bool) -> TrainedModel:
     import keras
 
@@ -282,50 +270,37 @@ def _get(builder: Callable, settings: dict, data, retrain: bool, verbose: bool) 
     x_fit, y_fit, x_val, y_val = _select(data, settings)
     config = dict(settings)
     config["data"] = {"source": getattr(data, "source", "custom"), "n_fit": len(x_fit),
-                      "n_val": len(x_val), "fingerprint": _fingerprint(x_fit, y_fit, x_val, y_val)}
+                      "n_val": len(x_val), "fingerprint": fingerprint(x_fit, y_fit, x_val, y_val)}
     config["keras"] = keras.__version__.split(".")[0]
-    model_path, history_path = cache_paths(config)
+    model_path, _ = cache_paths(config)
 
-    if not retrain:
-        loaded = _load(model_path, history_path, config, verbose)
-        if loaded is not None:
-            return loaded
+    def train():
+        keras.utils.set_random_seed(config["seed"])
+        model = builder()
+        _compile(model, config["learning_rate"])
+        if verbose:
+            print(f"学習します / training {model.name}: {len(x_fit):,} images "
+                  f"({config['data']['source']}), validation {len(x_val):,}, {config['epochs']} epochs")
+        return model, _train(model, config, x_fit, y_fit, x_val, y_val, verbose)
 
-    keras.utils.set_random_seed(config["seed"])
-    model = builder()
+    return load_or_train_keras(model_path, config, train, retrain, verbose)
+
+
+def load_or_train_keras(model_path: Path, config: dict, train: Callable[[], tuple], retrain: bool,
+                        verbose: bool) -> TrainedModel:
+    """A Keras model and its history from the cache, or ``train()`` → (model, history), cached.
+
+    Shared by every Keras model of the course; the model comes back compiled like
+    :func:`_compile` (Adam at ``config["learning_rate"]``, sparse categorical cross-entropy).
+    """
+    (model, history), from_cache = load_or_train(
+        model_path, load_keras, train, lambda result, path: save_keras(*result, config, path),
+        retrain=retrain)
     _compile(model, config["learning_rate"])
     if verbose:
-        print(f"学習します / training {model.name}: {len(x_fit):,} images "
-              f"({config['data']['source']}), validation {len(x_val):,}, {config['epochs']} epochs")
-    history = _train(model, config, x_fit, y_fit, x_val, y_val, verbose)
-
-    # History first, model last: a model file on disk means its history is there too.
-    atomic_write(history_path, lambda p: p.write_text(
-        json.dumps({"config": config, "history": history}, indent=1)))
-    atomic_write(model_path, lambda p: model.save(p))
-    if verbose:
-        print(f"保存しました / cached: {_short(model_path)}")
-    return TrainedModel(model, history, config, model_path, from_cache=False)
-
-
-def _load(model_path: Path, history_path: Path, config: dict, verbose: bool) -> TrainedModel | None:
-    """The cached model and history, or None when missing or unreadable (then it is retrained)."""
-    import keras
-
-    if not model_path.exists():
-        return None
-    try:
-        saved = json.loads(history_path.read_text())
-        history = {k: [float(v) for v in vals] for k, vals in saved["history"].items()}
-        model = keras.models.load_model(model_path, compile=False)
-    except Exception as err:  # truncated zip, bad JSON, missing history, ...
-        warnings.warn(f"the cached model {model_path.name} cannot be read ({type(err).__name__}: "
-                      f"{err}); training it again and replacing the file", stacklevel=3)
-        return None
-    _compile(model, config["learning_rate"])
-    if verbose:
-        print(f"キャッシュから読み込みました / loaded from cache: {_short(model_path)}")
-    return TrainedModel(model, history, config, model_path, from_cache=True)
+        print(("キャッシュから読み込みました / loaded from cache: " if from_cache
+               else "保存しました / cached: ") + _short(model_path))
+    return TrainedModel(model, history, config, model_path, from_cache=from_cache)
 
 
 def _short(path: Path) -> str:

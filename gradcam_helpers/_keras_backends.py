@@ -1,0 +1,178 @@
+"""The torch and JAX gradient pieces of the Keras adapter (TensorFlow's is in ``keras_adapter``).
+
+Keras 3 runs the same model on TensorFlow, PyTorch or JAX (``KERAS_BACKEND``, fixed when keras is
+first imported). Everything the adapter does — finding the layer, wrapping its ``call``, reading
+the score before softmax, the checks — is written once with Keras itself. One thing has no
+backend-neutral API in Keras (keras-team/keras#20760 declined one): *the gradient of the chosen
+class scores with respect to the target layer's output*. Each backend takes it its own way:
+
+========== ==========================================================================================
+backend    how the gradient is taken, and what is not done
+========== ==========================================================================================
+tensorflow ``tf.GradientTape`` that watches only the target layer's output (no variable is
+           recorded), inside a ``tf.function``; the layers below the target are not differentiated
+torch      autograd off until the target layer has run, whose output is swapped for a detached leaf
+           that requires grad; ``torch.autograd.grad(score, leaf)``: nothing is recorded below the
+           target and no parameter gets a gradient; not compiled
+jax        a pure function of the model's variables (bound in a ``keras.StatelessScope``, as
+           ``model.stateless_call`` does), compiled with ``jax.jit``; a zero *probe* is added to the
+           target layer's output and ``jax.value_and_grad`` differentiates the scores with respect
+           to it — the gradient w.r.t. an additive zero probe *is* the gradient w.r.t. the
+           activation, and nothing that does not depend on the probe is differentiated
+========== ==========================================================================================
+
+A piece has the interface of :class:`~gradcam_helpers.keras_adapter.TensorFlowGradients`:
+``compile(fn)`` and ``capture(forward, x, targets, use_top, gradients, activation_shape)``, where
+``forward(x, on_target)`` runs the model (the adapter's backend-neutral pass) and lets
+``on_target(output)`` see — and replace — the target layer's output. Frameworks are imported
+lazily, inside the methods.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+
+def select_scores(logits, targets, use_top):
+    """The explained class of each image and the sum of their scores (written with ``keras.ops``).
+
+    Parameters
+    ----------
+    logits : (N, classes) tensor of the active backend, the scores before softmax
+    targets : (N,) int tensor, the requested classes (ignored where ``use_top``)
+    use_top : bool or boolean scalar tensor, explain each image's top class
+
+    Returns
+    -------
+    chosen : (N,) int32 tensor
+    total : scalar tensor, ``sum_i logits[i, chosen[i]]``. Its gradient with respect to an
+        activation gives every image its own class's gradient in one backward pass: the images of a
+        batch do not interact (Keras models run in inference mode here).
+    """
+    from keras import ops
+
+    top = ops.cast(ops.argmax(logits, axis=1), "int32")
+    chosen = ops.where(use_top, top, ops.cast(targets, "int32"))
+    picked = ops.take_along_axis(logits, ops.expand_dims(chosen, 1), axis=1)
+    return chosen, ops.sum(picked)
+
+
+class TorchGradients:
+    """The PyTorch piece: autograd off below the target layer, ``torch.autograd.grad`` above it.
+
+    Nothing is compiled (``torch.compile`` costs far more than one explanation saves); ``compile``
+    only runs the function with autograd off, and :meth:`capture` turns it on after the target
+    layer has run, on a detached copy of its output that requires grad. So nothing below the
+    target is recorded, no parameter gets a gradient, ``requires_grad`` flags and an outer
+    ``torch.no_grad()`` do not matter, and the caller's grad mode is restored on return.
+    """
+
+    name = "torch"
+
+    def __init__(self, model=None):
+        pass
+
+    @staticmethod
+    def compile(fn: Callable) -> Callable:
+        import torch
+
+        def run(*args):
+            with torch.no_grad():  # restores the caller's grad mode on exit, also after an error
+                return fn(*args)
+        return run
+
+    @staticmethod
+    def capture(forward: Callable, x, targets, use_top, gradients: bool, activation_shape=None):
+        """See :class:`~gradcam_helpers.keras_adapter.TensorFlowGradients.capture`."""
+        import torch
+
+        store: dict[str, Any] = {}
+
+        def on_target(out):
+            if gradients:
+                torch.set_grad_enabled(True)  # record from here on: the head only
+                out = out.detach().requires_grad_(True)
+            store["activations"] = out
+            return out
+
+        with torch.no_grad():
+            logits = forward(x, on_target)
+            chosen, total = select_scores(logits, targets, use_top)
+            activations = store["activations"]
+            grads = torch.zeros(0)
+            if gradients:
+                grads = None  # the score does not depend on the layer: reported by the adapter
+                if total.requires_grad:
+                    grads = torch.autograd.grad(total, activations, allow_unused=True)[0]
+        return activations.detach(), grads, logits.detach(), chosen
+
+
+class JaxGradients:
+    """The JAX piece: a pure function, ``jax.value_and_grad`` w.r.t. a zero probe, ``jax.jit``.
+
+    ``compile(fn)`` jits ``fn`` as a pure function of the model's variables: they are passed in as
+    arguments and bound to the model's variables inside a ``keras.StatelessScope`` — what
+    ``model.stateless_call`` does, here around the whole pass, so that the pre-softmax score read
+    after the model's call (a Dense kernel) is traced too. The weights are therefore never baked
+    into the compiled function: an Explainer kept across training steps sees the new weights.
+
+    :meth:`capture` adds a zero *probe* to the target layer's output and differentiates the chosen
+    scores with respect to the probe: d score / d probe at probe = 0 is d score / d activation.
+    Only what depends on the probe is differentiated: nothing below the target layer.
+    """
+
+    name = "jax"
+
+    def __init__(self, model):
+        self.model = model
+
+    def _state(self) -> tuple[list, list]:
+        return ([v.value for v in self.model.trainable_variables],
+                [v.value for v in self.model.non_trainable_variables])
+
+    def compile(self, fn: Callable) -> Callable:
+        import jax
+        import keras
+
+        model = self.model
+
+        def pure(trainable, non_trainable, *args):
+            mapping = (list(zip(model.trainable_variables, trainable))
+                       + list(zip(model.non_trainable_variables, non_trainable)))
+            with keras.StatelessScope(state_mapping=mapping):
+                return fn(*args)
+
+        jitted = jax.jit(pure)
+
+        def run(*args):
+            return jitted(*self._state(), *args)
+        return run
+
+    @staticmethod
+    def capture(forward: Callable, x, targets, use_top, gradients: bool, activation_shape=None):
+        """See :class:`~gradcam_helpers.keras_adapter.TensorFlowGradients.capture`.
+
+        ``activation_shape`` is the target layer's output shape (its batch size is ignored): the
+        probe must exist before the pass that it is added to.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        def scores(probe):
+            store: dict[str, Any] = {}
+
+            def on_target(out):
+                out = out if probe is None else out + probe
+                store["activations"] = out
+                return out
+
+            logits = forward(x, on_target)
+            chosen, total = select_scores(logits, targets, use_top)
+            return total, (store["activations"], logits, chosen)
+
+        if not gradients:
+            _, (activations, logits, chosen) = scores(None)
+            return activations, jnp.zeros((0,)), logits, chosen
+        probe = jnp.zeros((x.shape[0],) + tuple(activation_shape[1:]), x.dtype)
+        (_, (activations, logits, chosen)), grads = jax.value_and_grad(scores, has_aux=True)(probe)
+        return activations, grads, logits, chosen

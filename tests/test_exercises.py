@@ -1,0 +1,239 @@
+"""Every lesson's exercises, from one table: the committed solution passes its checker, the student
+stub does not, and wrong answers a learner might write fail (with the hint they should get).
+
+Add a lesson by adding a row to ``LESSONS`` and its wrong answers to ``WRONG_BODIES`` /
+``WRONG_FUNCTIONS``; the tests below are the same for all lessons.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from gradcam_helpers.exercises import STUB, define, replace_solutions, solution_cells
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    notebook: str                       # file name in notebooks/
+    exercises: tuple[str, ...]          # function names; the checker is check_<name>
+    needs: tuple[str, ...] = ()         # modules the solutions import (skipped when missing)
+
+    @property
+    def checkers(self):
+        number = self.notebook[:2]
+        return importlib.import_module(f"gradcam_helpers.exercises.lesson{number}")
+
+
+LESSONS = {
+    "01": Lesson("01_mnist_data.ipynb", ("normalize", "class_counts", "ink_box")),
+    "02": Lesson("02_functional_cnn.ipynb", ("conv_output_size", "conv_params", "confusion_matrix")),
+    "03": Lesson("03_cam.ipynb", ("cam_by_hand", "normalize_map", "bgr_to_rgb")),
+    "04": Lesson("04_gradcam.ipynb", ("gradcam_maps", "normalize_per_image", "points_inside")),
+    "05": Lesson("05_sequential_pitfall.ipynb", ("make_grad_model", "find_layer_path"),
+                 needs=("keras",)),
+    "06": Lesson("06_chest_xray_resnet.ipynb", ("gradcam_from_arrays", "roc_auc", "pointing_hit")),
+    "07": Lesson("07_shortcut_learning.ipynb", ("corner_share", "accuracy_by_tag")),
+}
+
+# (lesson, exercise, body that replaces the solution, a phrase the checker's message must contain
+# or None)
+WRONG_BODIES = [
+    ("01", "normalize", "return np.expand_dims(raw / 256.0, -1)", "255"),
+    ("01", "normalize", "return raw / 255.0", "チャンネル軸"),
+    ("01", "normalize", "return np.expand_dims(raw // 255, -1)", "float"),
+    ("01", "normalize", "return np.expand_dims(raw / raw.max(), -1)", None),
+    ("01", "class_counts", "return np.unique(labels, return_counts=True)[1]", "長さ 10"),
+    ("01", "class_counts", "return np.bincount(labels)", "長さ 10"),
+    ("01", "class_counts", "return np.full(10, len(labels) // 10)", "期待値"),
+    ("01", "ink_box", "ys, xs = np.nonzero(image > threshold)\n"
+                      "return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())", "終端"),
+    ("01", "ink_box", "ys, xs = np.nonzero(image > threshold)\n"
+                      "return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1",
+     "逆"),
+    ("01", "ink_box", "ys, xs = np.nonzero(image > 0)\n"
+                      "return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1",
+     "threshold"),
+    ("01", "ink_box", "return 0, 0, image.shape[1], image.shape[0]", None),
+    ("02", "conv_output_size", "return size - kernel + 1", None),
+    ("02", "conv_params", "return kernel * kernel * in_channels * filters", None),
+    ("02", "confusion_matrix", "cm = np.zeros((num_classes, num_classes), dtype=int)\n"
+                               "np.add.at(cm, (y_pred, y_true), 1)\nreturn cm", "行と列が逆"),
+    ("03", "cam_by_hand", "return features @ weights[:, cls]", None),          # no ReLU
+    ("03", "cam_by_hand", "return np.maximum(features @ weights[:, 0], 0)", "クラス 1 の CAM が違います"),
+    ("03", "cam_by_hand", "return np.maximum(features.sum(-1), 0)", "CAM が違います"),
+    ("03", "normalize_map", "return m / m.max()", None),                        # 0 / 0
+    ("03", "bgr_to_rgb", "return image", None),
+    # keras.io's line: one set of weights for the whole batch
+    ("04", "gradcam_maps", "return np.maximum(np.einsum('nhwk,k->nhw', activations, "
+                           "gradients.mean(axis=(0, 1, 2))), 0)", "バッチ軸"),
+    ("04", "gradcam_maps", "return np.einsum('nhwk,nk->nhw', activations, gradients.mean(axis=(1, 2)))",
+     "ReLU"),
+    ("04", "gradcam_maps", "return np.maximum(np.einsum('nhwk,nk->nhw', activations, "
+                           "gradients.sum(axis=(1, 2))), 0)", "平均"),
+    ("04", "gradcam_maps", "return np.maximum((activations * gradients).sum(axis=-1), 0)", None),
+    ("04", "gradcam_maps", "return np.maximum(np.einsum('nhwk,nk->nhw', activations, "
+                           "gradients.mean(axis=(1, 2))), 0).mean(axis=0)", "形"),
+    ("04", "normalize_per_image", "return maps / maps.max(axis=(1, 2), keepdims=True)", "NaN"),
+    ("04", "normalize_per_image", "return maps / maps.max()", "画像ごと"),
+    ("04", "normalize_per_image", "lo = maps.min(axis=(1, 2), keepdims=True)\n"
+                                  "hi = maps.max(axis=(1, 2), keepdims=True)\n"
+                                  "return np.divide(maps - lo, hi - lo, out=np.zeros_like(maps), "
+                                  "where=hi > lo)", "min-max"),
+    ("04", "points_inside", "y, x = np.unravel_index(np.argmax(cam_map), cam_map.shape)\n"
+                            "x0, y0, x1, y1 = box\n"
+                            "return bool(cam_map.max() > 0 and x0 <= x <= x1 and y0 <= y <= y1)",
+     "含まない"),
+    ("04", "points_inside", "x, y = np.unravel_index(np.argmax(cam_map), cam_map.shape)\n"
+                            "x0, y0, x1, y1 = box\n"
+                            "return bool(cam_map.max() > 0 and x0 <= x < x1 and y0 <= y < y1)", "逆"),
+    ("04", "points_inside", "y, x = np.unravel_index(np.argmax(cam_map), cam_map.shape)\n"
+                            "x0, y0, x1, y1 = box\n"
+                            "return bool(x0 <= x < x1 and y0 <= y < y1)", "全部 0"),
+    # the source article's line: model.output is undefined on a Sequential model
+    ("05", "make_grad_model",
+     "return keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])",
+     "outputs[0]"),
+    ("05", "make_grad_model",
+     "return keras.Model(model.inputs, [model.layers[0].output, model.outputs[0]])", "一致しません"),
+    ("05", "make_grad_model", "return keras.Model(model.inputs, model.outputs[0])", "2 つ"),
+    ("05", "find_layer_path",                                        # one level deep only
+     "for layer in model.layers:\n"
+     "    if layer.name == name:\n"
+     "        return layer.name\n"
+     "    for sub in getattr(layer, 'layers', []):\n"
+     "        if sub.name == name:\n"
+     "            return f'{layer.name}/{sub.name}'\n"
+     "return None", "再帰"),
+    ("05", "find_layer_path",                                        # finds it, forgets the path
+     "for layer in getattr(model, 'layers', []):\n"
+     "    if layer.name == name or find_layer_path(layer, name) is not None:\n"
+     "        return name\n"
+     "return None", "経路"),
+    ("05", "find_layer_path", "return name", "経路"),
+    ("06", "gradcam_from_arrays", "return np.maximum((activations * gradients).sum(axis=0), 0)",
+     "空間方向"),
+    ("06", "gradcam_from_arrays",
+     "return np.maximum(np.tensordot(gradients.sum(axis=(1, 2)), activations, axes=(0, 0)), 0)",
+     "合計"),
+    ("06", "gradcam_from_arrays",
+     "return np.tensordot(gradients.mean(axis=(1, 2)), activations, axes=(0, 0))", "ReLU"),
+    # channels-last thinking (Keras): weights over the wrong axes, result (C, h)
+    ("06", "gradcam_from_arrays", "return np.maximum(activations @ gradients.mean(axis=(0, 1)), 0)",
+     "(h, w)"),
+    ("06", "roc_auc", "return float(((np.asarray(scores) > 0.5) == np.asarray(labels)).mean())",
+     "正解率"),
+    ("06", "roc_auc", "s = np.asarray(scores); l = np.asarray(labels)\n"
+                      "return float((s[l == 0][:, None] > s[l == 1][None, :]).mean())", "取り違え"),
+    ("06", "roc_auc", "s = np.asarray(scores); l = np.asarray(labels)\n"
+                      "return float((s[l == 1][:, None] > s[l == 0][None, :]).mean())", "同点"),
+    ("06", "pointing_hit", "r, c = np.unravel_index(np.argmax(cam), cam.shape)\n"
+                           "return bool(mask[c % mask.shape[0], r])", None),       # (x, y) mixed up
+    ("06", "pointing_hit", "r, c = np.unravel_index(np.argmax(cam), cam.shape)\n"
+                           "return bool(mask[r, c])", "全部 0"),
+    ("07", "corner_share", "h, w = cam.shape\nc = round(corner_size * h)\n"           # one corner
+                           "return float(cam[:c, :c].sum() / cam.sum())", None),
+    # squares of round(size * H) on both axes: wrong for a non-square map
+    ("07", "corner_share", "h, w = cam.shape\nc = max(1, round(corner_size * h))\nt = cam.sum()\n"
+                           "return 0.0 if t <= 0 else float((cam[:c, :c].sum() + cam[:c, -c:].sum() + "
+                           "cam[-c:, :c].sum() + cam[-c:, -c:].sum()) / t)", "高さと幅"),
+    ("07", "corner_share", "h, w = cam.shape\nch, cw = round(corner_size * h), round(corner_size * w)\n"
+                           "return float((cam[:ch, :cw].sum() + cam[:ch, w - cw:].sum() + "
+                           "cam[h - ch:, :cw].sum() + cam[h - ch:, w - cw:].sum()) / cam.sum())",
+     "全部 0"),
+    ("07", "corner_share", "h, w = cam.shape\nch, cw = round(corner_size * h), round(corner_size * w)\n"
+                           "t = cam.sum()\nreturn 0.0 if t <= 0 else float((cam[:ch, :cw].sum() + "
+                           "cam[:ch, w - cw:].sum()) / t)", "左下"),
+    # accuracy by tag presence instead of agreement with the label
+    ("07", "accuracy_by_tag", "pred, labels, t = map(np.asarray, (pred, labels, has_tag))\n"
+                              "ok = pred == labels\nreturn float(ok[t].mean()), float(ok[~t].mean())",
+     "一致"),
+]
+
+# (lesson, checker name, a whole wrong function, the phrase its message must contain)
+WRONG_FUNCTIONS = [
+    ("01", "check_normalize",
+     "def answer(raw):\n    raw[...] = 0\n    return np.expand_dims(raw / 255.0, -1)\n", "書き換え"),
+    ("02", "check_confusion_matrix",
+     "def answer(y_true, y_pred, k):\n    cm = np.zeros((k, k), int)\n"
+     "    np.add.at(cm, (y_pred, y_true), 1)\n    return cm\n", "行と列が逆"),
+    ("03", "check_bgr_to_rgb", "def answer(img):\n    return img[:, ::-1]\n", "上下や左右"),
+    ("04", "check_gradcam_maps",
+     "def answer(activations, gradients):\n"
+     "    gradients -= gradients.mean(axis=0)       # changes the caller's array\n"
+     "    return np.maximum(np.einsum('nhwk,nk->nhw', activations, gradients.mean(axis=(1, 2))), 0)\n",
+     "書き換え"),
+]
+
+
+def _lesson(key: str) -> Lesson:
+    lesson = LESSONS[key]
+    for module in lesson.needs:
+        pytest.importorskip(module)
+    return lesson
+
+
+def _cells(key: str) -> dict[str, str]:
+    return solution_cells(NOTEBOOKS / LESSONS[key].notebook)
+
+
+def _checker(key: str, name: str):
+    return getattr(_lesson(key).checkers, f"check_{name}")
+
+
+EXERCISES = [(key, name) for key, lesson in LESSONS.items() for name in lesson.exercises]
+IDS = [f"{key}-{name}" for key, name in EXERCISES]
+
+
+@pytest.mark.parametrize("key", sorted(LESSONS))
+def test_notebook_has_the_tabled_exercises_and_their_check_cells(key):
+    lesson = LESSONS[key]
+    assert set(_cells(key)) == set(lesson.exercises), lesson.notebook
+    nb = nbformat.read(NOTEBOOKS / lesson.notebook, as_version=4)
+    sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    for name in lesson.exercises:
+        assert any(f"check_{name}({name})" in s for s in sources), (
+            f"{lesson.notebook}: no check cell calls check_{name}({name})")
+
+
+@pytest.mark.parametrize("key, name", EXERCISES, ids=IDS)
+def test_committed_solution_passes(key, name, capsys):
+    _checker(key, name)(define(_cells(key)[name], name))
+    assert "正解" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key, name", EXERCISES, ids=IDS)
+def test_student_stub_does_not_pass(key, name):
+    stub = replace_solutions(_cells(key)[name])
+    assert STUB.splitlines()[0] in stub and "BEGIN SOLUTION" not in stub
+    with pytest.raises((NotImplementedError, AssertionError)):
+        _checker(key, name)(define(stub, name))
+
+
+@pytest.mark.parametrize("key, name, body, hint", WRONG_BODIES,
+                         ids=[f"{k}-{n}-{i}" for i, (k, n, _, _) in enumerate(WRONG_BODIES)])
+def test_wrong_answer_fails(key, name, body, hint):
+    source = replace_solutions(_cells(key)[name], body)
+    assert "BEGIN SOLUTION" not in source
+    with pytest.raises(AssertionError) as info:
+        _checker(key, name)(define(source, name))
+    if hint is not None:
+        assert hint in str(info.value), f"expected the hint {hint!r}; got {info.value}"
+
+
+@pytest.mark.parametrize("key, checker, source, hint", WRONG_FUNCTIONS,
+                         ids=[f"{k}-{c}" for k, c, _, _ in WRONG_FUNCTIONS])
+def test_wrong_function_gets_its_hint(key, checker, source, hint):
+    with pytest.raises(AssertionError) as info:
+        getattr(_lesson(key).checkers, checker)(define(source, "answer"))
+    assert hint in str(info.value), f"expected the hint {hint!r}; got {info.value}"
+
+
+def test_every_lesson_has_wrong_answers_for_every_exercise():
+    covered = {(k, n) for k, n, _, _ in WRONG_BODIES}
+    assert covered == set(EXERCISES), sorted(set(EXERCISES) - covered)
