@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradcam_helpers.exercises import BEGIN, END, STUB, STUB_MESSAGE, has_solution, replace_solutions
+from gradcam_helpers.exercises import (BEGIN, END, STUB, STUB_MESSAGE, has_solution, replace_solutions,
+                                       split_solution_lines)
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -36,19 +37,6 @@ def student_dir(tmp_path_factory):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return out
-
-
-def _outside_solutions(source: str) -> list[str]:
-    """The lines of a cell that are not inside a solution block (markers excluded)."""
-    lines, inside = [], False
-    for line in source.splitlines():
-        if BEGIN in line:
-            inside = True
-        elif END in line:
-            inside = False
-        elif not inside:
-            lines.append(line)
-    return lines
 
 
 def _first_exercise(nb) -> tuple[int, int]:
@@ -81,7 +69,7 @@ def test_copy_differs_only_inside_solution_blocks(path, student_dir):
             assert STUB.splitlines()[0] in cell.source, where
             kept = [line for line in cell.source.splitlines()
                     if line.strip() not in {s.strip() for s in STUB.splitlines()}]
-            assert kept == _outside_solutions(orig.source), where
+            assert kept == split_solution_lines(orig.source)[0], where
         else:
             assert cell.source == orig.source, where
 

@@ -52,6 +52,19 @@ def replace_solutions(source: str, replacement: str = STUB) -> str:
     return _BLOCK.sub(indent, source)
 
 
+def split_solution_lines(source: str) -> tuple[list[str], list[str]]:
+    """``(lines outside the solution blocks, lines inside them)`` of a cell, markers left out."""
+    outside, inside, within = [], [], False
+    for line in source.splitlines():
+        if BEGIN in line:
+            within = True
+        elif END in line:
+            within = False
+        else:
+            (inside if within else outside).append(line)
+    return outside, inside
+
+
 def solution_cells(notebook) -> dict[str, str]:
     """``{function name: cell source}`` for every cell of a notebook that holds a solution block.
 
