@@ -149,7 +149,7 @@ def test_misuse_gets_clear_errors(ex, keras_model, keras_images):
     with pytest.raises(ValueError, match="at least one image"):
         Explorer(keras_model, keras_images[:0])
     with pytest.raises(ValueError, match="unknown method"):
-        Explorer(keras_model, keras_images, methods=["nonsense"])
+        Explorer(keras_model, keras_images, methods=["gradcam", "nonsense"])
 
 
 def test_explore_shows_the_widget_and_a_static_figure(keras_model, keras_images, monkeypatch):
