@@ -106,6 +106,47 @@ class TorchGradients:
                     grads = torch.autograd.grad(total, activations, allow_unused=True)[0]
         return activations.detach(), grads, logits.detach(), chosen
 
+    @staticmethod
+    def input_gradients(forward: Callable, x, targets, use_top):
+        """d score / d input (pixel attributions): (gradients, logits, chosen classes)."""
+        import torch
+
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            logits = forward(x)
+            chosen, total = select_scores(logits, targets, use_top)
+            grads = None  # the score does not depend on the input: reported by the adapter
+            if total.requires_grad:
+                grads = torch.autograd.grad(total, x, allow_unused=True)[0]
+        return grads, logits.detach(), chosen
+
+    @staticmethod
+    def guided_relu(y):
+        """The identity, with a backward pass that keeps only positive gradients (Guided
+        Backprop's rule after a ReLU; see ``TensorFlowGradients.guided_relu``)."""
+        return _torch_guided().apply(y)
+
+
+_TORCH_GUIDED: list = []
+
+
+def _torch_guided():
+    """The autograd Function of the guided rule, defined once torch is imported."""
+    if not _TORCH_GUIDED:
+        import torch
+
+        class GuidedIdentity(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, v):
+                return v.view_as(v)
+
+            @staticmethod
+            def backward(ctx, dy):
+                return dy.clamp(min=0)
+
+        _TORCH_GUIDED.append(GuidedIdentity)
+    return _TORCH_GUIDED[0]
+
 
 class JaxGradients:
     """The JAX piece: a pure function, ``jax.value_and_grad`` w.r.t. a zero probe, ``jax.jit``.
@@ -176,3 +217,40 @@ class JaxGradients:
         probe = jnp.zeros((x.shape[0],) + tuple(activation_shape[1:]), x.dtype)
         (_, (activations, logits, chosen)), grads = jax.value_and_grad(scores, has_aux=True)(probe)
         return activations, grads, logits, chosen
+
+    @staticmethod
+    def input_gradients(forward: Callable, x, targets, use_top):
+        """d score / d input (pixel attributions): (gradients, logits, chosen classes)."""
+        import jax
+
+        def scores(inputs):
+            logits = forward(inputs)
+            chosen, total = select_scores(logits, targets, use_top)
+            return total, (logits, chosen)
+
+        (_, (logits, chosen)), grads = jax.value_and_grad(scores, has_aux=True)(x)
+        return grads, logits, chosen
+
+    @staticmethod
+    def guided_relu(y):
+        """The identity, with a backward pass that keeps only positive gradients (Guided
+        Backprop's rule after a ReLU; see ``TensorFlowGradients.guided_relu``)."""
+        return _jax_guided()(y)
+
+
+_JAX_GUIDED: list = []
+
+
+def _jax_guided():
+    """The guided rule as a ``jax.custom_vjp`` function, defined once JAX is imported."""
+    if not _JAX_GUIDED:
+        import jax
+        import jax.numpy as jnp
+
+        @jax.custom_vjp
+        def guided_identity(v):
+            return v
+
+        guided_identity.defvjp(lambda v: (v, None), lambda _, dy: (jnp.maximum(dy, 0),))
+        _JAX_GUIDED.append(guided_identity)
+    return _JAX_GUIDED[0]

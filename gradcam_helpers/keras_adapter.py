@@ -488,8 +488,7 @@ class KerasAdapter(Adapter):
             ops.convert_to_tensor(x), ops.convert_to_tensor(targets), ops.convert_to_tensor(use_top))
         if grads is None:
             raise RuntimeError("the class score does not depend on the input")
-        return (np.asarray(grads, np.float32), np.asarray(logits, np.float32),
-                np.asarray(used, np.int64))
+        return _numpy(grads, np.float32), _numpy(logits, np.float32), _numpy(used, np.int64)
 
 
 def _is_relu(layer) -> bool:

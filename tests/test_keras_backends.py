@@ -2,8 +2,9 @@
 
 Keras fixes its backend when it is first imported, so each backend runs in its own process
 (``gradcam_helpers.backends.run_on_backends``): one process per backend computes every case in
-``keras_backend_cases.py`` — every method on a Functional, two Sequential (with and without
-``Input``), two nested and a subclassed model, the automatic layer on ResNet50 and VGG16, the error
+``keras_backend_cases.py`` — every CAM method on a Functional, two Sequential (with and without
+``Input``), two nested and a subclassed model, every pixel attribution (saliency, SmoothGrad,
+Integrated Gradients, Guided Backprop, Guided Grad-CAM) on the Functional and subclassed ones, the automatic layer on ResNet50 and VGG16, the error
 messages — and this module compares what they return.
 """
 import importlib.util
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.skipif(
     reason="needs keras and at least two of tensorflow, torch, jax")
 
 TOLERANCE = 1e-4
-MODELS_WITH_EVERY_METHOD = ["functional", "nested", "nested_seq", "subclassed"]
+CAMS, PIXELS = core.names(kind="cam"), core.names(kind="pixel")
+MODELS_WITH_EVERY_CAM = ["functional", "nested", "nested_seq", "subclassed"]
+MODELS_WITH_PIXEL_ATTRIBUTIONS = ["functional", "subclassed"]
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +43,14 @@ def test_each_process_ran_its_own_backend(runs):
 def test_every_method_ran_on_every_model_kind(runs):
     for backend in AVAILABLE:
         keys = set(runs[backend])
-        for model in MODELS_WITH_EVERY_METHOD:
-            for method in core.METHODS:
+        for model in MODELS_WITH_EVERY_CAM:
+            for method in CAMS:
+                assert f"{model}/{method}/maps" in keys, (backend, model, method)
+        for model in MODELS_WITH_PIXEL_ATTRIBUTIONS:
+            for method in PIXELS:
                 assert f"{model}/{method}/maps" in keys, (backend, model, method)
         for model in ("seq_input", "seq_no_input"):
-            for method in core.METHODS:
+            for method in CAMS:
                 if method != "cam":  # a Flatten head: CAM does not apply (checked in the errors)
                     assert f"{model}/{method}/maps" in keys, (backend, model, method)
 
@@ -67,10 +73,15 @@ def test_same_maps_logits_and_targets_on_every_backend(runs):
 
 def test_the_maps_compared_are_not_trivial(runs):
     for backend in AVAILABLE:
-        for model in MODELS_WITH_EVERY_METHOD:
+        for model in MODELS_WITH_EVERY_CAM:
             maps = runs[backend][f"{model}/gradcam/maps"]
             assert maps.shape == (5, 20, 20) and maps.max() == pytest.approx(1.0), (backend, model)
             assert maps.std() > 0.05, (backend, model)
+        for model in MODELS_WITH_PIXEL_ATTRIBUTIONS:
+            for method in PIXELS:
+                maps = runs[backend][f"{model}/{method}/maps"]
+                assert maps.shape == (5, 20, 20) and maps.max() > 0.5, (backend, model, method)
+                assert maps.std() > 0.01, (backend, model, method)
         # targets differ between images where they were given, and top-class targets are argmaxes
         given = runs[backend]["functional/gradcam/given/targets"]
         np.testing.assert_array_equal(given, [0, 1, 2, 3, 4])
@@ -91,7 +102,7 @@ def test_score_is_read_before_softmax_and_the_model_is_left_unchanged(runs):
 def test_sequential_with_and_without_input_give_the_same_maps(runs):
     for backend in AVAILABLE:
         r = runs[backend]
-        for method in core.METHODS:
+        for method in CAMS:
             if method != "cam":
                 assert str(r[f"seq_input/{method}/layer"]) == "c1"
                 np.testing.assert_allclose(r[f"seq_input/{method}/maps"],
