@@ -27,7 +27,8 @@ class Explanation:
     ----------
     maps : (N, H, W) float32 in [0, 1] — at input resolution, each map divided by its own maximum
         (an all-zero map stays all zero)
-    raw : (N, h, w) float32 >= 0 — at the target layer's resolution, after ReLU, before normalisation
+    raw : (N, h, w) float32 >= 0 — at the target layer's resolution, after ReLU, before normalisation;
+        for pixel attributions (N, H, W, C) float32, signed, channels last, at input resolution
     targets : (N,) int64 — the class explained for each image
     logits : (N, classes) float32 — the model's class scores before softmax
     layer : str — the target layer's name (Keras) or dotted path (PyTorch)

@@ -71,9 +71,6 @@ def check_integrated_gradients(fn: Callable) -> None:
 
 def check_left_share(fn: Callable) -> None:
     """Exercise 3: ``fn(m)`` -> the share of the map's total in the left half of its columns."""
-    m = np.zeros((4, 6))
-    m[:, :3] = 1.0
-    assert np.isclose(float(fn(m.copy())), 1.0), "左半分だけが光る地図の左側の割合は 1 です。"
     m = np.arange(24, dtype=float).reshape(4, 6)
     expected = m[:, :3].sum() / m.sum()
     got = float(fn(m.copy()))
@@ -81,6 +78,9 @@ def check_left_share(fn: Callable) -> None:
         raise AssertionError("上半分になっています。左右は列 (最後の軸) で分けます: m[:, :w // 2]。")
     assert np.isclose(got, expected), (
         f"左側の割合は {expected:.4f} のはずが {got:.4f} でした。左半分の合計 / 全体の合計 です。")
+    m = np.zeros((4, 6))
+    m[:, :3] = 1.0
+    assert np.isclose(float(fn(m.copy())), 1.0), "左半分だけが光る地図の左側の割合は 1 です。"
     with np.errstate(all="ignore"):
         zero = float(fn(np.zeros((2, 4))))
     assert np.isfinite(zero) and zero == 0.0, (
