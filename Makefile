@@ -50,6 +50,7 @@ student: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cam.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_audit.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_backends.py $(BENCH_ARGS)
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e '^torch==' -e '^pip==' > constraints.tmp

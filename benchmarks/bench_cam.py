@@ -75,6 +75,13 @@ FORWARD_EAGER = "forward, eager (reference)"
 FLOOR_EAGER = "forward+grad floor, eager (reference)"
 SCORECAM = "scorecam"
 
+
+def pixel_methods() -> tuple[str, ...]:
+    """The pixel attributions, read from the method registry (so new ones are timed too)."""
+    from gradcam_helpers.methods import METHODS
+
+    return tuple(name for name, m in METHODS.items() if getattr(m, "kind", "") == "pixel")
+
 # issue 3's goals (printed, not asserted)
 GOAL_FLOOR = 1.2
 GOAL_NAIVE = {"torch": 3.0, "keras": 5.0}
@@ -494,12 +501,14 @@ def make_input(case: Case, batch: int, seed: int = 0):
 def measure_case(case: Case, batch: int, *, model=None, min_rounds: int = 3, max_rounds: int = 7,
                  budget_s: float = 75.0, warmup: int = 1,
                  methods: Sequence[str] = GRADIENT_METHODS + OTHER_METHODS, naive: bool = True,
-                 scorecam: bool = False, seed: int = 0) -> CaseResult:
+                 scorecam: bool = False, pixel: bool = False, seed: int = 0) -> CaseResult:
     """Time every variant of ``case`` at ``batch``; return the timings with their table rows.
 
     ``scorecam=True`` also times Score-CAM once (it needs one forward pass per channel of the
     target layer, so it is not repeated). With ``naive`` a note records that the naive recipe's
-    maps equal the engine's (it does the same job).
+    maps equal the engine's (it does the same job). ``pixel=True`` also times every pixel
+    attribution of the registry once, with its default options (Integrated Gradients: 50 steps,
+    SmoothGrad: 25 samples — each that many gradient passes per image).
     """
     model = case.build() if model is None else model
     x = make_input(case, batch, seed)
@@ -521,6 +530,14 @@ def measure_case(case: Case, batch: int, *, model=None, min_rounds: int = 3, max
         timings.wall[SCORECAM] = [time.perf_counter() - w0]
         result.notes.append(f"{case.label}, batch {batch}: Score-CAM timed once (not repeated): "
                             f"{len(res.raw)} × {result.channels} masked forward passes")
+    if pixel:
+        for name in pixel_methods():
+            w0, c0 = time.perf_counter(), time.process_time()
+            explainer(x, method=name)
+            timings.cpu[name] = [time.process_time() - c0]
+            timings.wall[name] = [time.perf_counter() - w0]
+        result.notes.append(f"{case.label}, batch {batch}: pixel attributions timed once each "
+                            f"(not repeated): {', '.join(pixel_methods())}")
     result.rows = _rows(result)
     return result
 
@@ -630,6 +647,8 @@ def measure_scorecam(label: str, model, layer_path: str, x, *, rounds: int = 1,
     dead = float(np.mean([~np.any(a != 0, axis=(0, 1)) for a in cap.activations]))
     top_k = top_k or max(1, channels // 4)
     approx = Explainer(model, layer=layer_path, score_cam_channels=top_k, progress=False)
+    for explainer in (soft, approx):  # their one-time inspection is not part of the timing
+        explainer(x, "eigencam")
     variants = {SC_EXACT: lambda: paper(x, "scorecam").maps,
                 SC_EXACT_SOFTMAX: lambda: soft(x, "scorecam").maps,
                 SC_PREVIOUS: lambda: scorecam_previous(paper, x),
@@ -716,6 +735,15 @@ def scorecam_markdown(results: Sequence[dict]) -> list[str]:
 # goals and output
 
 
+def _ratio_goal(result: CaseResult, goal: str, name: str, base: str, limit: float) -> dict:
+    """A goal "time of ``name`` ≤ ``limit`` × time of ``base``" judged on one case's fastest runs."""
+    wall = result.timings.wall
+    ratio, median = best_ratio(wall, name, base), paired_ratio(wall, name, base)
+    return {"goal": goal, "model": result.case, "batch": result.batch,
+            "measured": f"{ratio:.2f}× (median of rounds {median:.2f}×)", "value": ratio,
+            "met": ratio <= limit, "noisy": (ratio <= limit) != (median <= limit)}
+
+
 def goals(results: Sequence[CaseResult]) -> list[dict]:
     """issue 3's goals, evaluated on the ratios of the fastest runs (met / not met; never asserted).
 
@@ -755,28 +783,14 @@ def goals(results: Sequence[CaseResult]) -> list[dict]:
                 "noisy": (speedup[slowest] >= need) != (median_slowest >= need)})
         # issue 10's goals
         if r.batch == 1 and EXPLAIN in wall and "gradcam" in wall:
-            ratio, median = best_ratio(wall, EXPLAIN, "gradcam"), paired_ratio(wall, EXPLAIN, "gradcam")
-            out.append({
-                "goal": f"explain() ≤ {GOAL_EXPLAIN:g}× a reused Explainer (Grad-CAM, batch 1)",
-                "model": r.case, "batch": r.batch,
-                "measured": f"{ratio:.2f}× (median of rounds {median:.2f}×)",
-                "value": ratio, "met": ratio <= GOAL_EXPLAIN,
-                "noisy": (ratio <= GOAL_EXPLAIN) != (median <= GOAL_EXPLAIN)})
+            out.append(_ratio_goal(r, f"explain() ≤ {GOAL_EXPLAIN:g}× a reused Explainer (Grad-CAM, "
+                                      "batch 1)", EXPLAIN, "gradcam", GOAL_EXPLAIN))
         if r.batch == GOAL_BATCH and "gradcam" in wall:
-            ratio, median = best_ratio(wall, "gradcam", FLOOR), paired_ratio(wall, "gradcam", FLOOR)
-            out.append({
-                "goal": f"Grad-CAM ≤ {GOAL_GRADCAM_FLOOR:g}× the forward+grad floor at batch {GOAL_BATCH}",
-                "model": r.case, "batch": r.batch,
-                "measured": f"{ratio:.2f}× (median of rounds {median:.2f}×)",
-                "value": ratio, "met": ratio <= GOAL_GRADCAM_FLOOR,
-                "noisy": (ratio <= GOAL_GRADCAM_FLOOR) != (median <= GOAL_GRADCAM_FLOOR)})
+            out.append(_ratio_goal(r, f"Grad-CAM ≤ {GOAL_GRADCAM_FLOOR:g}× the forward+grad floor at "
+                                      f"batch {GOAL_BATCH}", "gradcam", FLOOR, GOAL_GRADCAM_FLOOR))
         if r.batch == GOAL_BATCH and "gradcam" in wall and TORCHCAM in wall:
-            ratio, median = best_ratio(wall, "gradcam", TORCHCAM), paired_ratio(wall, "gradcam", TORCHCAM)
-            out.append({
-                "goal": f"Grad-CAM at or below the torchcam-style recipe's cost at batch {GOAL_BATCH}",
-                "model": r.case, "batch": r.batch,
-                "measured": f"{ratio:.2f}× its time (median of rounds {median:.2f}×)",
-                "value": ratio, "met": ratio <= 1.0, "noisy": (ratio <= 1.0) != (median <= 1.0)})
+            out.append(_ratio_goal(r, "Grad-CAM at or below the torchcam-style recipe's cost at batch "
+                                      f"{GOAL_BATCH}", "gradcam", TORCHCAM, 1.0))
     return out
 
 
@@ -957,12 +971,14 @@ def scorecam_cases(size: int, width: int, photo: bool) -> list[tuple[str, Callab
 def run(only: str | None = None, quick: bool = False, rounds: int | None = None,
         threads: int = 2, budget_s: float | None = None, write: bool = True, out=sys.stdout,
         scorecam: bool | None = None, scorecam_size: int = 224, scorecam_width: int = 64,
-        scorecam_photo: bool = True, scorecam_rounds: int = 1) -> dict:
+        scorecam_photo: bool = True, scorecam_rounds: int = 1,
+        methods: Sequence[str] | None = None, models: str | None = None) -> dict:
     """The whole benchmark; returns the JSON-able result and writes ``results/`` when ``write``.
 
     ``scorecam`` (default: unless ``quick``) adds the Score-CAM comparison on PyTorch models
     (:func:`scorecam_cases`, :func:`measure_scorecam`)."""
-    cases = default_cases(only)
+    cases = [c for c in default_cases(only) if models is None or models in c.label]
+    methods = tuple(methods) if methods else GRADIENT_METHODS + OTHER_METHODS
     versions = set_threads(threads, {c.framework for c in cases})
     min_rounds, max_rounds = (3, 5) if quick else (3, 15)
     if rounds is not None:
@@ -979,9 +995,11 @@ def run(only: str | None = None, quick: bool = False, rounds: int | None = None,
         print(f"[bench] building {case.label} …", file=sys.stderr, flush=True)
         model = case.build()
         for batch in batches:
-            print(f"[bench] {case.label}, batch {batch}", file=sys.stderr, flush=True)
+            pixel = (not quick) and batch == 1 and case.label.startswith("ResNet-18")
+            extra = " (+ the pixel attributions once)" if pixel else ""
+            print(f"[bench] {case.label}, batch {batch}{extra}", file=sys.stderr, flush=True)
             res = measure_case(case, batch, model=model, min_rounds=min_rounds, max_rounds=max_rounds,
-                               budget_s=budget_s)
+                               budget_s=budget_s, methods=methods, pixel=pixel)
             results.append(res)
             notes.extend(res.notes)
             print(f"[bench]   {res.timings.rounds} rounds; {time.perf_counter() - started:.0f} s so far",
@@ -1056,8 +1074,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scorecam-rounds", type=int, default=1, help="rounds of the comparison")
     parser.add_argument("--no-photo", action="store_true",
                         help="leave the pretrained EfficientNet-Lite0 out of the Score-CAM comparison")
+    parser.add_argument("--methods", help="comma-separated engine methods to time (default: every "
+                                          "method of the registry)")
+    parser.add_argument("--models", help="only the models whose label contains this text, e.g. 50")
     args = parser.parse_args(argv)
-    run(only=args.only, quick=args.quick, rounds=args.rounds, threads=args.threads,
+    run(methods=args.methods.split(",") if args.methods else None, models=args.models,
+        only=args.only, quick=args.quick, rounds=args.rounds, threads=args.threads,
         budget_s=args.budget, write=not args.no_write, scorecam=args.scorecam,
         scorecam_size=args.scorecam_size, scorecam_width=args.scorecam_width,
         scorecam_photo=not args.no_photo, scorecam_rounds=args.scorecam_rounds)

@@ -363,3 +363,9 @@ class Adapter(abc.ABC):
             "because its weights are that layer's weights. After "
             f"{self.layer_name!r} this model runs: {kinds}. Use method='gradcam' instead: Grad-CAM "
             "works on any architecture and gives the same map as CAM on GAP networks.")
+def guided_backprop_message(unit: str) -> str:
+    """Guided Backprop on a model without ReLU layers (the same advice in both frameworks)."""
+    return (f"Guided Backprop changes the backward pass of ReLU {unit}s, and this model has none "
+            f"(a ReLU called as a function inside another {unit} cannot be seen): use "
+            "method='saliency' or 'integrated_gradients', or build the model with ReLU "
+            f"{unit}s")

@@ -27,7 +27,8 @@ class Explanation:
     ----------
     maps : (N, H, W) float32 in [0, 1] — at input resolution, each map divided by its own maximum
         (an all-zero map stays all zero)
-    raw : (N, h, w) float32 >= 0 — at the target layer's resolution, after ReLU, before normalisation
+    raw : (N, h, w) float32 >= 0 — at the target layer's resolution, after ReLU, before normalisation;
+        for pixel attributions (N, H, W, C) float32, signed, channels last, at input resolution
     targets : (N,) int64 — the class explained for each image
     logits : (N, classes) float32 — the model's class scores before softmax
     layer : str — the target layer's name (Keras) or dotted path (PyTorch)
@@ -121,15 +122,22 @@ class Explainer:
         """The target layer's name; known after the first call."""
         return self.adapter.layer_name
 
-    def __call__(self, images, method: str = "gradcam", target=None) -> Explanation:
+    def __call__(self, images, method: str = "gradcam", target=None, **method_options) -> Explanation:
         """Explain a batch. See :func:`explain` for the arguments and the result."""
         spec = core.get_method(method)
+        allowed = _METHOD_OPTIONS.get(spec.name, ())
+        unknown = sorted(set(method_options) - set(allowed))
+        if unknown:
+            raise TypeError(f"method {spec.name!r} takes no option(s) {', '.join(unknown)}"
+                            + (f"; its options are: {', '.join(allowed)}" if allowed else ""))
         x = self.adapter.validate(images)
         n = len(x)
         targets = None if target is None else np.asarray(target)
         if targets is not None and targets.ndim == 1 and len(targets) != n:
             raise ValueError(f"got {len(targets)} targets for {n} images: pass one class index per "
                              "image, a single int for all of them, or None for each image's top class")
+        if spec.needs == "input_gradients":
+            return self._explain_pixels(x, spec, target, method_options)
         parts = []
         for start in range(0, n, self.batch_size):
             chunk = slice(start, start + self.batch_size)
@@ -143,6 +151,74 @@ class Explainer:
         return Explanation(maps=maps, raw=raw.astype(np.float32), targets=used_targets,
                            logits=capture_logits, layer=self.adapter.layer_name, method=spec.name,
                            framework=self.adapter.framework)
+
+    def _explain_pixels(self, x, spec: core.Method, target, options: dict) -> Explanation:
+        """Pixel attributions: the adapter gives input gradients, ``attributions`` the math."""
+        from . import attributions as attr
+
+        adapter = self.adapter
+        nhwc = np.ascontiguousarray(adapter.to_channels_last(x), dtype=np.float32)
+        size = self.batch_size
+        grads, logits, targets = [], [], []
+        for start in range(0, len(nhwc), size):
+            t = target if target is None or np.ndim(target) == 0 else np.asarray(target)[start:start + size]
+            g, z, used = adapter.input_gradients(nhwc[start:start + size], t)
+            grads.append(g), logits.append(z), targets.append(used)
+        grads, logits, targets = np.concatenate(grads), np.concatenate(logits), np.concatenate(targets)
+
+        def plain(batch, t):
+            return adapter.input_gradients(batch, t)[:2]
+
+        def guided(batch, t):
+            return adapter.input_gradients(batch, t, guided=True)[:2]
+
+        extras: dict = {}
+        layer = "input"
+        if spec.name == "saliency":
+            raw = grads
+        elif spec.name == "smoothgrad":
+            raw = attr.smoothgrad(nhwc, targets, plain, batch_size=size, **options)
+        elif spec.name == "integrated_gradients":
+            options = dict(options)
+            options["baseline"] = self._baseline_nhwc(options.get("baseline"), x)
+            raw, base_logits = attr.integrated_gradients(nhwc, targets, plain, batch_size=size, **options)
+            rows = np.arange(len(targets))
+            extras["baseline_scores"] = base_logits[rows, targets]
+            extras["delta"] = (raw.astype(np.float64).sum(axis=(1, 2, 3))
+                               - (logits[rows, targets] - extras["baseline_scores"]))
+        elif spec.name == "guided_backprop":
+            raw = attr.guided_backprop(nhwc, targets, guided, batch_size=size)
+        elif spec.name == "guided_gradcam":
+            gb = attr.guided_backprop(nhwc, targets, guided, batch_size=size)
+            cam = self(x, method="gradcam", target=targets)
+            raw = attr.guided_gradcam(gb, cam.maps)
+            extras["gradcam"], extras["guided_backprop"] = cam.maps, gb
+            layer = cam.layer
+        else:  # pragma: no cover - the registry and this switch are edited together
+            raise NotImplementedError(spec.name)
+        if not np.all(np.isfinite(raw)):
+            raise FloatingPointError(f"{spec.name} produced non-finite values: check the model's "
+                                     "output for NaN/inf")
+        return Explanation(maps=attr.to_maps(raw), raw=np.asarray(raw, np.float32), targets=targets,
+                           logits=logits, layer=layer, method=spec.name,
+                           framework=adapter.framework, extras=extras)
+
+    def _baseline_nhwc(self, baseline, x):
+        """The user's baseline (a number, one image or a batch, in the model's own layout) as
+        channels-last; the same error in both frameworks for a wrong shape."""
+        from .attributions import baseline_error
+
+        if baseline is None:
+            return None
+        b = baseline.detach().cpu().numpy() if hasattr(baseline, "detach") else np.asarray(baseline)
+        if b.ndim == 0:
+            return b.astype(np.float32)
+        shape = tuple(x.shape)
+        if b.shape not in (shape, shape[1:]):
+            layout = "N, C, H, W" if self.adapter.channels_axis == 1 else "N, H, W, C"
+            raise ValueError(baseline_error(b.shape, shape, layout))
+        b = np.broadcast_to(b, shape).astype(np.float32)
+        return b.transpose(0, 2, 3, 1) if self.adapter.channels_axis == 1 else b
 
     def _explain_batch(self, x, spec: core.Method, target):
         adapter = self.adapter
@@ -215,6 +291,13 @@ class Explainer:
         return weights
 
 
+#: options of one call, by method (the other keyword arguments of explain() go to Explainer)
+_METHOD_OPTIONS = {
+    "smoothgrad": ("samples", "noise", "seed"),
+    "integrated_gradients": ("baseline", "steps", "rule"),
+}
+
+
 def explain(model, images, method: str = "gradcam", layer=None, target=None, *,
             score_fn: Callable | None = None, **options: Any) -> Explanation:
     """Explain why ``model`` classified ``images`` as it did, with a CAM-family method.
@@ -224,14 +307,19 @@ def explain(model, images, method: str = "gradcam", layer=None, target=None, *,
     model : keras.Model (Functional, Sequential, nested base, subclassed) or torch.nn.Module
     images : Keras: (N, H, W, C) float array; PyTorch: (N, C, H, W) tensor or array.
         Preprocessed the way the model expects.
-    method : "cam", "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam" or
-        "scorecam"
+    method : a CAM method — "cam", "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam",
+        "eigencam", "scorecam" — or a pixel attribution — "saliency", "smoothgrad",
+        "integrated_gradients", "guided_backprop", "guided_gradcam" (see
+        :mod:`gradcam_helpers.attributions` for each one's formula and paper)
     layer : None (automatic: the last layer with a 4-D output that is not a pooling layer), a name
         (Keras; nested models are searched) / dotted path such as "layer4.1" or "layer4[-1]"
         (PyTorch), or the layer/module object
     target : None (each image's top class), an int (that class for every image) or a sequence of
         ints (one per image)
-    score_fn, **options : see :class:`Explainer`
+    score_fn, **options : see :class:`Explainer`; and the options of one method:
+        ``samples`` (25), ``noise`` (0.15), ``seed`` (0) for "smoothgrad";
+        ``baseline`` (None: zeros of the model's input; a number, one image or a batch in the
+        images' layout), ``steps`` (50), ``rule`` ("gausslegendre") for "integrated_gradients"
 
     Returns
     -------
@@ -239,12 +327,28 @@ def explain(model, images, method: str = "gradcam", layer=None, target=None, *,
         ``maps`` (N, H, W) float32 in [0, 1] at input resolution, ``raw`` (N, h, w), ``targets``,
         ``logits`` (pre-softmax), ``scores``, ``layer``, ``method``.
 
+        For pixel attributions ``raw`` is the signed attribution per input element, channels
+        last (N, H, W, C) in both frameworks (captum's ``Saliency(abs=False)``,
+        ``IntegratedGradients``, ``GuidedBackprop``), and ``maps`` is
+        :func:`gradcam_helpers.attributions.to_maps` of it: sum over channels of ``|raw|``,
+        divided by each map's maximum. ``layer`` is "input" (Guided Grad-CAM: the Grad-CAM layer).
+        Integrated Gradients adds ``extras["baseline_scores"]`` and ``extras["delta"]`` (sum of
+        the attributions minus (score − baseline score): completeness says it is ~0).
+
     Notes
     -----
     Gradient methods differentiate the class score *before* softmax: the softmax output of a
     confident prediction is flat, so its gradient is nearly zero and the map degenerates.
+
+    Calling ``explain`` in a loop costs what a reused :class:`Explainer` costs: it keeps the
+    Explainers of the last few (model, layer, score_fn, options) it saw, so the model is inspected
+    once, and again only when its structure changes (a layer swapped, added or removed).
+    :func:`clear_cache` lets those models go.
     """
-    return _cached_explainer(model, layer, score_fn, options)(images, method=method, target=target)
+    call_options = {k: options.pop(k) for k in list(options)
+                    if any(k in names for names in _METHOD_OPTIONS.values())}
+    return _cached_explainer(model, layer, score_fn, options)(images, method=method, target=target,
+                                                              **call_options)
 
 
 # explain() reuses the Explainer of a recent call on the same model, with the same layer, score_fn

@@ -14,13 +14,13 @@ The module has two parts:
   :meth:`KerasAdapter._forward`, which lets a callback see — and replace — the target layer's
   output. It uses ``keras.ops`` only.
 - one small *gradient backend* per Keras backend, the only code that imports a backend:
-  :class:`TensorFlowGradients` today. A backend offers ``compile(fn)`` (a compiled version of
-  ``fn``, or ``fn`` itself) and ``capture(forward, x, targets, use_top, gradients)``, which runs
-  ``forward`` once and returns (activations, gradients of the chosen scores with respect to the
-  activations, logits, chosen classes). For PyTorch the callback would return a detached leaf that
-  requires grad (as :mod:`torch_adapter` does); for JAX, ``out + delta`` with ``delta`` the
-  variable of ``jax.vjp`` over a pure function built with ``model.stateless_call``. Register a new
-  backend in :data:`GRADIENT_BACKENDS`.
+  :class:`TensorFlowGradients` here, :class:`~._keras_backends.TorchGradients` and
+  :class:`~._keras_backends.JaxGradients` in :mod:`._keras_backends`. A backend is built with the
+  model and offers ``compile(fn)`` (a compiled version of ``fn``, or ``fn`` itself) and
+  ``capture(forward, x, targets, use_top, gradients, activation_shape)``, which runs ``forward``
+  once and returns (activations, gradients of the chosen scores with respect to the activations,
+  logits, chosen classes) as tensors of that backend. Register a new backend in
+  :data:`GRADIENT_BACKENDS`.
 
 With TensorFlow the tape watches only the target layer's output, and
 ``watch_accessed_variables=False``: the layers below the target are run but not recorded, and no
@@ -37,7 +37,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ._common import (Adapter, CallRecorder, Capture, LayerCall, check_batch, check_finite,
-                      describe_candidates, resolve_targets, single_input_message)
+                      describe_candidates, guided_backprop_message, resolve_targets,
+                      single_input_message)
+from ._keras_backends import JaxGradients, TorchGradients
 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 _IGNORABLE = ("Dropout", "Flatten", "Identity")
@@ -54,6 +56,13 @@ def is_keras_model(model: Any) -> bool:
 
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(model, keras.layers.Layer)
+
+
+def _numpy(tensor, dtype) -> np.ndarray:
+    """A tensor of any Keras backend (on any device) as a NumPy array of ``dtype``."""
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(tensor), dtype=dtype)
 
 
 def _sublayers(layer) -> list:
@@ -113,6 +122,9 @@ class TensorFlowGradients:
 
     name = "tensorflow"
 
+    def __init__(self, model=None):
+        pass
+
     @staticmethod
     def compile(fn: Callable) -> Callable:
         import tensorflow as tf
@@ -120,10 +132,11 @@ class TensorFlowGradients:
         return tf.function(fn, reduce_retracing=True)
 
     @staticmethod
-    def capture(forward: Callable, x, targets, use_top, gradients: bool):
+    def capture(forward: Callable, x, targets, use_top, gradients: bool, activation_shape=None):
         """Run ``forward(x, on_target)`` once; return (activations, d score / d activations or an
         empty tensor without ``gradients``, logits, chosen classes). The score is the sum over the
-        batch of each image's chosen logit, so each image's gradient is its own."""
+        batch of each image's chosen logit, so each image's gradient is its own.
+        ``activation_shape`` (the target's output shape from the dry run) is not needed here."""
         import tensorflow as tf
 
         store: dict[str, Any] = {}
@@ -143,9 +156,34 @@ class TensorFlowGradients:
         grads = tape.gradient(score, activations) if gradients else tf.zeros((0,))
         return activations, grads, logits, chosen
 
+    @staticmethod
+    def input_gradients(forward: Callable, x, targets, use_top):
+        """d score / d input (pixel attributions): (gradients, logits, chosen classes)."""
+        import tensorflow as tf
 
-#: Keras backend name → its gradient piece. Add "torch" and "jax" here.
-GRADIENT_BACKENDS: dict[str, type] = {"tensorflow": TensorFlowGradients}
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            logits = forward(x)
+            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
+            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
+        return tape.gradient(score, x), logits, chosen
+
+    @staticmethod
+    def guided_relu(y):
+        """The identity, with a backward pass that keeps only positive gradients: after a ReLU it
+        makes the ReLU's gradient Guided Backprop's 1[x > 0] * max(dL/dy, 0)."""
+        import tensorflow as tf
+
+        @tf.custom_gradient
+        def rule(v):
+            return tf.identity(v), lambda dy: tf.nn.relu(dy)
+
+        return rule(y)
+
+
+#: Keras backend name → its gradient piece (torch and JAX: :mod:`._keras_backends`).
+GRADIENT_BACKENDS: dict[str, type] = {"tensorflow": TensorFlowGradients, "torch": TorchGradients,
+                                      "jax": JaxGradients}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -177,10 +215,11 @@ class KerasAdapter(Adapter):
         backend = keras.config.backend()
         if backend not in GRADIENT_BACKENDS:
             raise NotImplementedError(
-                f"the Keras adapter supports the {', '.join(GRADIENT_BACKENDS)} backend; this Keras "
-                f"runs on '{backend}'. Set KERAS_BACKEND=tensorflow before importing keras.")
+                f"Keras runs on the '{backend}' backend; Grad-CAM needs gradients, which the helpers "
+                f"take on {', '.join(GRADIENT_BACKENDS)}. Set KERAS_BACKEND to one of them before "
+                "importing keras")
         super().__init__(model, layer, score_fn)
-        self.backend = GRADIENT_BACKENDS[backend]()
+        self.backend = GRADIENT_BACKENDS[backend](model)
         self._layers_by_name: dict[str, Any] = {}
         self._compile = True  # set to False when a model cannot be compiled
         self._compiled_ok = False
@@ -299,7 +338,7 @@ class KerasAdapter(Adapter):
 
     @staticmethod
     def _dense_kernel(layer) -> np.ndarray:
-        return np.asarray(layer.kernel, dtype=np.float32)
+        return _numpy(layer.kernel, np.float32)
 
     # -------------------------------------------------------------------- running the model
 
@@ -379,16 +418,16 @@ class KerasAdapter(Adapter):
             target, np.zeros((n, self.num_classes), np.float32))
         args = (ops.convert_to_tensor(images), ops.convert_to_tensor(targets),
                 ops.convert_to_tensor(use_top))
+        shape = next(c.output_shape for c in self._calls if c.name == self.layer_name)
         acts, grads, logits, used = self._run(
             ("capture", gradients),
-            lambda: lambda x, t, top: self.backend.capture(self._forward, x, t, top, gradients),
+            lambda: lambda x, t, top: self.backend.capture(self._forward, x, t, top, gradients, shape),
             *args)
         if gradients and grads is None:
             raise RuntimeError(f"the score does not depend on layer {self.layer_name!r}; pick a layer "
                                "on the path from the input to the output")
-        return Capture(np.asarray(acts, dtype=np.float32),
-                       np.asarray(grads, dtype=np.float32) if gradients else None,
-                       np.asarray(logits, dtype=np.float32), np.asarray(used, dtype=np.int64))
+        return Capture(_numpy(acts, np.float32), _numpy(grads, np.float32) if gradients else None,
+                       _numpy(logits, np.float32), _numpy(used, np.int64))
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """(N, classes) float32 class scores before softmax, without gradients."""
@@ -396,9 +435,65 @@ class KerasAdapter(Adapter):
 
         self.inspect(images)
         out = self._run("logits", lambda: self._forward, ops.convert_to_tensor(images))
-        return np.asarray(out, dtype=np.float32)
+        return _numpy(out, np.float32)
 
     @contextlib.contextmanager
     def masked_scorer(self, image: np.ndarray):
         """See :meth:`Adapter.masked_scorer`; image is (1, H, W, C)."""
         yield lambda masks: self.logits(image[:1] * masks[..., None])
+
+    # -------------------------------------------------------------------- input gradients
+
+    def input_gradients(self, x: np.ndarray, target, guided: bool = False):
+        """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
+
+        Parameters
+        ----------
+        x : (M, H, W, C) float array
+        target : None, an int or (M,) class indices
+        guided : apply Guided Backprop's rule to every ReLU (a ``ReLU`` layer, an ``Activation``
+            or any layer with ``activation="relu"``/``"relu6"``) during this call; the wrappers
+            are undone before returning, also on error
+
+        Returns
+        -------
+        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
+        """
+        from keras import ops
+
+        x = np.asarray(x, np.float32)
+        self.inspect(x)
+        relus = []
+        if guided:
+            relus = [layer for _, layer in iter_layers(self.model) if _is_leaf(layer) and _is_relu(layer)]
+            if not relus:
+                raise ValueError(guided_backprop_message("layer"))
+        n = len(x)
+        use_top = target is None
+        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
+            target, np.zeros((n, self.num_classes), np.float32))
+
+        def wrap_guided(original):
+            def call(*args, **kwargs):
+                return self.backend.guided_relu(original(*args, **kwargs))
+            return call
+
+        def forward(inputs):
+            with _wrapped_calls({layer: wrap_guided for layer in relus}):
+                return self._forward(inputs)
+
+        grads, logits, used = self._run(
+            ("input_gradients", guided),
+            lambda: lambda a, t, top: self.backend.input_gradients(forward, a, t, top),
+            ops.convert_to_tensor(x), ops.convert_to_tensor(targets), ops.convert_to_tensor(use_top))
+        if grads is None:
+            raise RuntimeError("the class score does not depend on the input")
+        return _numpy(grads, np.float32), _numpy(logits, np.float32), _numpy(used, np.int64)
+
+
+def _is_relu(layer) -> bool:
+    """A layer whose output is a ReLU (or ReLU6) of something: where Guided Backprop's rule goes."""
+    kind = type(layer).__name__
+    if kind == "ReLU":
+        return float(getattr(layer, "negative_slope", 0.0) or 0.0) == 0.0
+    return _activation_name(layer) in ("relu", "relu6")

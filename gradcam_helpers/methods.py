@@ -376,3 +376,21 @@ for _method in (
     Method("scorecam", "scores", "Wang et al., CVPR-W 2020", weighted_sum),
 ):
     register(_method)
+
+
+# pixel attributions: their math is in ``attributions``; the pipeline drives them through the
+# adapters' input gradients, and ``raw`` is (N, H, W, C) at input resolution
+from . import attributions as _attr  # noqa: E402
+
+for _method in (
+    Method("saliency", "input_gradients", "Simonyan et al., ICLR-W 2014", _attr.saliency,
+           kind="pixel", aliases=("vanillagradient", "gradient")),
+    Method("smoothgrad", "input_gradients", "Smilkov et al., 2017", _attr.smoothgrad, kind="pixel"),
+    Method("integrated_gradients", "input_gradients", "Sundararajan et al., ICML 2017",
+           _attr.integrated_gradients, kind="pixel", aliases=("ig", "integratedgradient")),
+    Method("guided_backprop", "input_gradients", "Springenberg et al., ICLR-W 2015",
+           _attr.guided_backprop, kind="pixel", aliases=("guidedbackpropagation", "gbp")),
+    Method("guided_gradcam", "input_gradients", "Selvaraju et al., ICCV 2017", _attr.guided_gradcam,
+           kind="pixel"),
+):
+    register(_method)

@@ -134,8 +134,8 @@ def model_scores(model, *, score_fn: Callable | None = None, batch_size: int = 3
 
     def score(images) -> np.ndarray:
         x = adapter.validate(images)
-        adapter._ensure_ready(x)
-        return np.concatenate([adapter.logits(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        return np.concatenate([adapter.capture(x[i:i + batch_size], None, gradients=False).logits
+                               for i in range(0, len(x), batch_size)])
 
     return score
 
@@ -780,7 +780,8 @@ def _randomise(weights: list, framework: str, rng: np.random.Generator) -> None:
 
 def sanity_check(model, images, method: str = "gradcam", layer: str | None = None, target=None, *,
                  steps: int | None = None, seed: int = 0, ssim: bool = True,
-                 progress: bool | None = None, **options: Any) -> SanityCurve:
+                 method_options: dict | None = None, progress: bool | None = None,
+                 **options: Any) -> SanityCurve:
     """Model-parameter randomisation test, cascading from the top (Adebayo et al., NeurIPS 2018,
     "Sanity Checks for Saliency Maps").
 
@@ -802,9 +803,11 @@ def sanity_check(model, images, method: str = "gradcam", layer: str | None = Non
     images : a batch as :func:`~gradcam_helpers.explain` takes it
     method, layer, target, **options : as in :func:`~gradcam_helpers.explain`; ``layer`` is a name or
         dotted path (found again in the copy). The targets of the original model are used throughout.
+    method_options : dict, optional
+        Options of the method's call, e.g. ``{"steps": 16}`` for Integrated Gradients.
     steps : int, optional
-        Split the layers into this many consecutive groups (one curve point each); None: one point
-        per layer with weights.
+        Number of curve points: the top layer alone, then the other layers split into ``steps − 1``
+        consecutive groups; None: one point per layer with weights.
     seed : int
         Seed of the random weights.
     ssim : bool
@@ -835,12 +838,18 @@ def sanity_check(model, images, method: str = "gradcam", layer: str | None = Non
     if not layers:
         raise ValueError("the model has no weights to randomise, so a sanity check cannot say anything: "
                          "pass a trained model with weights (convolutions, Dense/Linear layers)")
-    original = explainer(x, method=method, target=target)
+    call_options = dict(method_options or {})
+    original = explainer(x, method=method, target=target, **call_options)
     top_down = layers[::-1]
     n_steps = len(top_down) if steps is None else int(steps)
-    if n_steps < 1:
-        raise ValueError(f"steps must be at least 1; got {steps!r}")
-    groups = [list(g) for g in np.array_split(np.arange(len(top_down)), min(n_steps, len(top_down)))]
+    if n_steps < 2 and len(top_down) > 1:
+        raise ValueError(f"steps must be at least 2 (the top layer, then the rest); got {steps!r}")
+    # the classifier (the top layer) is always a step of its own: the first question is whether the
+    # map depends on the class weights at all
+    rest = np.arange(1, len(top_down))
+    groups = [[0]]
+    if len(rest):
+        groups += [list(g) for g in np.array_split(rest, min(n_steps - 1, len(rest)))]
     rng = np.random.default_rng(seed)
     maps = [original.maps]
     labels, names = ["original"], []
@@ -849,7 +858,7 @@ def sanity_check(model, images, method: str = "gradcam", layer: str | None = Non
             _randomise(top_down[j][1], framework, rng)
         names.append([top_down[j][0] for j in group])
         labels.append(top_down[group[-1]][0])
-        maps.append(explainer(x, method=method, target=original.targets).maps)
+        maps.append(explainer(x, method=method, target=original.targets, **call_options).maps)
     stack = np.stack(maps)
     spearman = np.stack([rank_correlation(original.maps, m) for m in stack])
     similarity = None

@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ._common import (Adapter, CallRecorder, Capture, check_batch, check_finite,
-                      describe_candidates, resolve_targets, single_input_message)
+                      describe_candidates, guided_backprop_message, resolve_targets,
+                      single_input_message)
 
 _POOLING = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d")
 _PROBABILITY = ("Softmax", "LogSoftmax", "Sigmoid", "Softmax2d")
@@ -328,3 +329,69 @@ class TorchAdapter(Adapter):
         with _hooks() as handles, _eval_mode(self.model), torch.inference_mode():
             self._final_hook(handles, store)
             yield score
+
+    # -------------------------------------------------------------------- input gradients
+
+    def input_gradients(self, x: np.ndarray, target, guided: bool = False):
+        """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
+
+        Parameters
+        ----------
+        x : (M, H, W, C) float array, channels last (converted to (M, C, H, W) here)
+        target : None, an int or (M,) class indices
+        guided : apply Guided Backprop's rule to every nn.ReLU / nn.ReLU6 during this call (forward
+            hooks that are removed before returning, also on error)
+
+        Returns
+        -------
+        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
+        """
+        import torch
+
+        device, dtype = _model_device_dtype(self.model)
+        xt = torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2)))
+        xt = xt.to(device=device, dtype=dtype)
+        self.inspect(xt)
+        store: dict[str, Any] = {}
+        with _hooks() as handles, _eval_mode(self.model), torch.enable_grad():
+            self._final_hook(handles, store)
+            if guided:
+                relus = [m for m in self.model.modules()
+                         if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
+                if not relus:
+                    raise ValueError(guided_backprop_message("module"))
+                rule = _guided_relu_function()
+                for module in relus:
+                    handles.append(module.register_forward_hook(lambda mod, inp, out: rule.apply(out)))
+            xt = xt.detach().requires_grad_(True)
+            logits = self._logits(self.model(xt), store)
+            targets = resolve_targets(target, logits.detach().float().cpu().numpy())
+            score = logits.gather(1, torch.as_tensor(targets, device=logits.device)[:, None]).sum()
+            if not score.requires_grad:
+                raise RuntimeError("the class score does not depend on the input")
+            (grads,) = torch.autograd.grad(score, xt)
+        return (grads.float().cpu().numpy().transpose(0, 2, 3, 1),
+                logits.detach().float().cpu().numpy(), targets)
+
+
+def _guided_relu_function():
+    """An identity whose backward keeps only positive gradients: put after a ReLU, the gradient
+    below it becomes 1[x > 0] * max(dL/dy, 0), Guided Backprop's rule."""
+    import torch
+
+    global _GUIDED
+    if _GUIDED is None:
+        class GuidedRelu(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, y):
+                return y.clone()  # a new tensor: in-place ops later on leave the ReLU's output alone
+
+            @staticmethod
+            def backward(ctx, grad):
+                return grad.clamp(min=0)
+
+        _GUIDED = GuidedRelu
+    return _GUIDED
+
+
+_GUIDED = None

@@ -106,6 +106,10 @@ class Explorer:
         if not self.methods or not all(isinstance(m, str) for m in self.methods):
             raise ValueError(f"methods must be a non-empty list of method names, e.g. "
                              f"{list(DEFAULT_METHODS)}; got {methods!r}")
+        from .methods import get_method
+
+        for method in self.methods:  # every name now, not when the learner first picks it
+            get_method(method)
         self.layers = [None] if layers is None else list(layers)
         if not self.layers:
             raise ValueError("layers must be None (the automatic layer) or a non-empty list of layers")

@@ -14,9 +14,9 @@ from gradcam_helpers import methods as core
 results = globals().setdefault("results", {})
 results["backend"] = keras.config.backend()
 
-ALL = list(core.METHODS)
-GRADIENT = [name for name, m in core.METHODS.items() if m.needs == "gradients"]
-NO_CAM = [name for name in ALL if name != "cam"]
+CAMS = core.names(kind="cam")                  # maps at a layer's resolution
+PIXELS = core.names(kind="pixel")               # pixel attributions (input gradients)
+NO_CAM = [name for name in CAMS if name != "cam"]
 L = keras.layers
 
 
@@ -79,8 +79,9 @@ targets = [0, 1, 2, 3, 4]
 model = set_numpy_weights(gap_model(), 1)
 before = keras.ops.convert_to_numpy(model(x20, training=False))
 ex = Explainer(model)
-for method in ALL:
+for method in CAMS + PIXELS:
     record(f"functional/{method}", ex(x20, method))
+for method in CAMS:
     record(f"functional/{method}/given", ex(x20, method, target=targets))
 record("functional/explain", explain(model, x20, "gradcam++", layer="conv1", target=2))
 results["functional/probabilities"] = before
@@ -111,7 +112,7 @@ nested_seq = keras.Sequential([base, gap, head])
 nested_seq(x20[:1])
 for name, m in (("nested", nested), ("nested_seq", nested_seq)):
     ex = Explainer(m)
-    for method in ALL:
+    for method in CAMS:
         record(f"{name}/{method}", ex(x20, method))
     record(f"{name}/inner_layer", explain(m, x20, "gradcam", layer="b_conv1"))
 
@@ -120,7 +121,7 @@ sub = Subclassed()
 sub(x20[:1])
 set_numpy_weights(sub, 4)
 ex = Explainer(sub)
-for method in ALL:
+for method in CAMS + PIXELS:
     record(f"subclassed/{method}", ex(x20, method))
 
 # --- automatic layer choice on keras.applications ------------------------------------------------

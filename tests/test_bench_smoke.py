@@ -214,3 +214,14 @@ def test_explain_goal_compares_with_the_reused_explainer(bench):
 def test_cli_rejects_unknown_framework(bench):
     with pytest.raises(SystemExit):
         bench.main(["--only", "jax"])
+
+
+def test_pixel_attributions_get_rows(bench, one_torch_thread):
+    case = bench.Case("torch", "tiny torch", _tiny_torch, "layer4", size=32)
+    result = bench.measure_case(case, 1, min_rounds=1, max_rounds=1, warmup=0, naive=False,
+                                pixel=True, methods=("gradcam",))
+    names = {row["variant"] for row in result.rows}
+    assert set(bench.pixel_methods()) == {"saliency", "smoothgrad", "integrated_gradients",
+                                          "guided_backprop", "guided_gradcam"}
+    assert set(bench.pixel_methods()) <= names
+    assert all(row["best_seconds"] > 0 for row in result.rows if row["variant"] in names)

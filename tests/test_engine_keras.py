@@ -228,7 +228,7 @@ def test_clear_errors(model, images):
     with pytest.raises(ValueError, match="uint8"):
         explain(model, (images * 255).astype("uint8"))
     with pytest.raises(ValueError, match="unknown method"):
-        explain(model, images, method="smoothgrad")
+        explain(model, images, method="deconvnet")
 
 
 class EagerOnlyCNN(SubclassedCNN):

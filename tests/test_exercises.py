@@ -39,6 +39,7 @@ LESSONS = {
                  needs=("keras",)),
     "06": Lesson("06_chest_xray_resnet.ipynb", ("gradcam_from_arrays", "roc_auc", "pointing_hit")),
     "07": Lesson("07_shortcut_learning.ipynb", ("corner_share", "accuracy_by_tag")),
+    "08": Lesson("08_pretrained_cat.ipynb", ("top_k", "integrated_gradients", "left_share")),
 }
 
 # (lesson, exercise, body that replaces the solution, a phrase the checker's message must contain
@@ -153,6 +154,22 @@ WRONG_BODIES = [
     ("07", "accuracy_by_tag", "pred, labels, t = map(np.asarray, (pred, labels, has_tag))\n"
                               "ok = pred == labels\nreturn float(ok[t].mean()), float(ok[~t].mean())",
      "一致"),
+    ("08", "top_k", "order = np.argsort(logits)[:k]\nz = np.exp(logits - logits.max())\n"
+                    "return order, (z / z.sum())[order]", "小さい順"),
+    ("08", "top_k", "order = np.argsort(-logits)[:k]\nreturn order, logits[order]", "softmax"),
+    ("08", "top_k", "order = np.argsort(-logits)[:k]\nz = np.exp(logits)\n"
+                    "return order, (z / z.sum())[order]", "最大値を引"),
+    ("08", "integrated_gradients", "return grad_fn(x[None])[0]", "勾配そのもの"),
+    ("08", "integrated_gradients",
+     "alphas = np.linspace(0, 1, steps)\n"
+     "points = baseline[None] + alphas.reshape((-1,) + (1,) * x.ndim) * (x - baseline)[None]\n"
+     "return grad_fn(points).mean(axis=0)", "(x - baseline)"),
+    ("08", "integrated_gradients",                                   # the path starts at 0, not x'
+     "alphas = np.linspace(0, 1, steps)\nw = np.full(steps, 1 / (steps - 1))\nw[[0, -1]] /= 2\n"
+     "points = alphas.reshape((-1,) + (1,) * x.ndim) * x[None]\n"
+     "return (x - baseline) * np.tensordot(w, grad_fn(points), axes=1)", "baseline"),
+    ("08", "left_share", "return float(m[: m.shape[0] // 2].sum() / m.sum())", "上半分"),
+    ("08", "left_share", "return float(m[:, : m.shape[1] // 2].sum() / m.sum())", "全部 0"),
 ]
 
 # (lesson, checker name, a whole wrong function, the phrase its message must contain)

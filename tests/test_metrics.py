@@ -253,7 +253,7 @@ def test_sanity_check_torch_curve_copy_and_seed():
     assert np.array_equal(curve.spearman, again.spearman)
     assert not np.array_equal(curve.spearman[1:], other.spearman[1:])
     grouped = sanity_check(model, x, method="gradcam", layer="4", steps=2)
-    assert grouped.groups == [["7", "3"], ["1", "0"]] and grouped.layers == ["original", "3", "0"]
+    assert grouped.groups == [["7"], ["3", "1", "0"]] and grouped.layers == ["original", "7", "0"]
     assert grouped.spearman.shape == (3, 3)
 
 

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gradcam_helpers.exercises import BEGIN, END, STUB, has_solution, replace_solutions
+from gradcam_helpers.exercises import (BEGIN, END, STUB, has_solution, replace_solutions,
+                                       split_solution_lines)
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -160,15 +161,7 @@ def _run_student_tool(src: Path, dst: Path) -> subprocess.CompletedProcess:
 
 
 def _solution_lines(source: str) -> list[str]:
-    lines, inside = [], False
-    for line in source.splitlines():
-        if BEGIN in line:
-            inside = True
-        elif END in line:
-            inside = False
-        elif inside and line.strip():
-            lines.append(line.strip())
-    return lines
+    return [line.strip() for line in split_solution_lines(source)[1] if line.strip()]
 
 
 def test_student_copies_of_the_lessons(tmp_path):

@@ -149,7 +149,7 @@ def test_misuse_gets_clear_errors(ex, keras_model, keras_images):
     with pytest.raises(ValueError, match="at least one image"):
         Explorer(keras_model, keras_images[:0])
     with pytest.raises(ValueError, match="unknown method"):
-        Explorer(keras_model, keras_images, methods=["nonsense"])
+        Explorer(keras_model, keras_images, methods=["gradcam", "nonsense"])
 
 
 def test_explore_shows_the_widget_and_a_static_figure(keras_model, keras_images, monkeypatch):
@@ -208,3 +208,14 @@ def test_decode_png_round_trip():
 
     rgb = (np.arange(4 * 5 * 3) % 256).astype(np.uint8).reshape(4, 5, 3)
     np.testing.assert_array_equal(decode_png(_png(rgb)), rgb)
+
+
+def test_pixel_attribution_methods_work_through_explain(keras_model, keras_images):
+    ex = Explorer(keras_model, keras_images, methods=["gradcam", "integrated_gradients"],
+                  display_size=40)
+    cam_map = ex.current_map.copy()
+    ex.method = "integrated_gradients"
+    assert ex.error is None
+    ref = explain(keras_model, keras_images[:1], method="integrated_gradients", target=ex.target)
+    np.testing.assert_allclose(ex.current_map, ref.maps[0], atol=1e-6)
+    assert ex.current_map.shape == cam_map.shape and np.abs(ex.current_map - cam_map).max() > 0.05

@@ -450,3 +450,47 @@ def test_no_warning_on_clean_kaggle_folder(kaggle_root):
 def test_paths_with_tilde_are_expanded(kaggle_root, monkeypatch):
     monkeypatch.setenv("HOME", str(kaggle_root.parent))
     assert len(load_kaggle_folder("~/chest_xray", "val", size=16)) == 4
+
+
+# ------------------------------------------------------------------ options for lesson 07's patterns
+
+
+@pytest.mark.parametrize("side", xray.LESION_SIDES)
+def test_lesions_on_one_side(side):
+    data = xray.make_xrays(40, 64, seed=3, lesion_side=side)
+    pos = data.labels == 1
+    cols = np.arange(64) + 0.5
+    for mask in data.lesion_masks[pos]:
+        assert mask.any()
+        centre = cols[mask.any(axis=0)].mean()
+        assert (centre < 32) if side == "left" else (centre > 32), centre
+    # the same patients with lesions anywhere: the NORMAL images are identical
+    anywhere = xray.make_xrays(40, 64, seed=3)
+    assert np.array_equal(anywhere.images[~pos], data.images[~pos])
+
+
+def test_abdomen_tag_is_outside_the_lungs_and_the_corners():
+    data = xray.make_xrays(60, 64, seed=4, shortcut_rate=1.0, tag_corner="abdomen")
+    corners = corner_mask((64, 64), 0.2)
+    tagged = np.flatnonzero(data.has_tag)
+    assert len(tagged) == 30 and np.all(data.labels[tagged] == 1)
+    centres = []
+    for i in tagged:
+        tag, lungs = data.tag_masks[i], data.lung_masks[i]
+        assert tag.any() and not (tag & lungs).any() and not (tag & corners).any()
+        rows, cols = np.nonzero(tag)
+        assert rows.min() > np.nonzero(lungs)[0].max()          # below the lungs
+        centres.append(cols.mean())
+    centres = np.array(centres)
+    assert (centres < 32).any() and (centres > 32).any()        # on neither side on average
+
+
+def test_abdomen_tag_needs_the_lung_mask():
+    with pytest.raises(ValueError, match="lung_mask"):
+        xray.burn_tag(np.zeros((64, 64), np.float32), "abdomen")
+
+
+@pytest.mark.parametrize("kwargs", [dict(lesion_side="middle"), dict(tag_corner="shoulder")])
+def test_bad_pattern_options(kwargs):
+    with pytest.raises(ValueError):
+        xray.make_xrays(4, 64, **kwargs)

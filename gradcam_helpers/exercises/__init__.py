@@ -17,7 +17,9 @@ import re
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
-STUB = "# ここにコードを書いてください (YOUR CODE HERE)\nraise NotImplementedError()"
+#: What a learner sees when an exercise is run before it is written (the stub's exception message).
+STUB_MESSAGE = "演習です: ここに答えを書いてから、次のチェックのセルを実行してください (exercise not written yet)"
+STUB = f"# ここにコードを書いてください (YOUR CODE HERE)\nraise NotImplementedError({STUB_MESSAGE!r})"
 
 _BLOCK = re.compile(
     r"^(?P<indent>[ \t]*)" + re.escape(BEGIN) + r"[^\n]*\n.*?^[ \t]*" + re.escape(END) + r"[^\n]*$",
@@ -48,6 +50,19 @@ def replace_solutions(source: str, replacement: str = STUB) -> str:
         return "\n".join(pad + line if line else line for line in replacement.splitlines())
 
     return _BLOCK.sub(indent, source)
+
+
+def split_solution_lines(source: str) -> tuple[list[str], list[str]]:
+    """``(lines outside the solution blocks, lines inside them)`` of a cell, markers left out."""
+    outside, inside, within = [], [], False
+    for line in source.splitlines():
+        if BEGIN in line:
+            within = True
+        elif END in line:
+            within = False
+        else:
+            (inside if within else outside).append(line)
+    return outside, inside
 
 
 def solution_cells(notebook) -> dict[str, str]:

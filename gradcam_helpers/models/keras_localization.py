@@ -35,13 +35,12 @@ TensorFlow/Keras are imported inside the functions: importing this module is che
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..cache import cache_path, fingerprint, load_keras, load_or_train, save_keras
+from ..cache import cache_path, fingerprint
+from .keras_mnist import TrainedModel, load_or_train_keras
 
 #: Bump when the builder or the trainer changes, so that old cached files are not used any more.
 VERSION = 1
@@ -52,31 +51,11 @@ TARGET_LAYER = "relu4"
 NUM_CLASSES = 10
 
 
-@dataclass
-class LocalizationModel:
-    """The trained canvas CNN as lesson 04 gets it.
-
-    Attributes
-    ----------
-    model : keras.Model
-        Input ``(None, None, 1)`` float in [0, 1], output (N, 10) softmax probabilities. Compiled
-        (Adam, sparse categorical cross-entropy, accuracy) so ``evaluate`` works on integer labels.
-    history : dict[str, list[float]]
-        One value per epoch: ``loss`` (soft-target cross-entropy on that epoch's canvases),
-        ``accuracy`` (top class equals a target class, one-digit canvases only), ``seconds``.
-    config : dict
-        Every setting that went into the training (its hash names the cache file).
-    path : pathlib.Path
-        The cached ``.keras`` file; the history is ``path.with_suffix(".json")``.
-    from_cache : bool
-        True when loaded, False when trained in this call.
-    """
-
-    model: Any
-    history: dict
-    config: dict
-    path: Path
-    from_cache: bool
+#: What :func:`get_localization_cnn` returns (the same record as the MNIST models'): ``model``
+#: (input ``(None, None, 1)`` float in [0, 1], output (N, 10) softmax, compiled), ``history``
+#: (per epoch: ``loss`` on that epoch's canvases, ``accuracy`` on the one-digit ones, ``seconds``),
+#: ``config``, ``path`` and ``from_cache``.
+LocalizationModel = TrainedModel
 
 
 def build_localization_cnn(num_classes: int = NUM_CLASSES):
@@ -171,14 +150,7 @@ def get_localization_cnn(data=None, *, epochs: int = 5, one_digit: int = 12_000,
                   f"({config['data']['source']}), {epochs} epochs", flush=True)
         return model, _train(model, config, x, y, verbose)
 
-    (model, history), from_cache = load_or_train(
-        model_path, load_keras, train, lambda result, path: save_keras(*result, config, path),
-        retrain=retrain)
-    _compile(model, config["learning_rate"])
-    if verbose:
-        print(("キャッシュから読み込みました / loaded from cache: " if from_cache
-               else "保存しました / cached: ") + str(model_path))
-    return LocalizationModel(model, history, config, model_path, from_cache=from_cache)
+    return load_or_train_keras(model_path, config, train, retrain, verbose)
 
 
 def cache_paths(config: dict) -> tuple[Path, Path]:
@@ -199,13 +171,6 @@ def _training_digits(data) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected MnistData with x_train (N, 28, 28, 1) and N labels; got "
                          f"{x.shape} and {y.shape}. Use gradcam_helpers.mnist.load_mnist().")
     return x, y.astype(np.int64)
-
-
-def _compile(model, learning_rate: float) -> None:
-    import keras
-
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
 def make_canvases(x: np.ndarray, y: np.ndarray, one_digit: int, two_digit: int, canvas: int,

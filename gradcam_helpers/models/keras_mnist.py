@@ -283,6 +283,16 @@ def _get(builder: Callable, settings: dict, data, retrain: bool, verbose: bool) 
                   f"({config['data']['source']}), validation {len(x_val):,}, {config['epochs']} epochs")
         return model, _train(model, config, x_fit, y_fit, x_val, y_val, verbose)
 
+    return load_or_train_keras(model_path, config, train, retrain, verbose)
+
+
+def load_or_train_keras(model_path: Path, config: dict, train: Callable[[], tuple], retrain: bool,
+                        verbose: bool) -> TrainedModel:
+    """A Keras model and its history from the cache, or ``train()`` → (model, history), cached.
+
+    Shared by every Keras model of the course; the model comes back compiled like
+    :func:`_compile` (Adam at ``config["learning_rate"]``, sparse categorical cross-entropy).
+    """
     (model, history), from_cache = load_or_train(
         model_path, load_keras, train, lambda result, path: save_keras(*result, config, path),
         retrain=retrain)

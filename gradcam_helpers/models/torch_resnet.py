@@ -10,9 +10,11 @@ written out here. The module tree matches ``torchvision.models.resnet`` name for
 
 so ``model.layer4[-1]`` is the last residual block, as in most Grad-CAM code, and a torchvision
 ``state_dict`` (e.g. ImageNet weights you have on disk) loads with ``strict=True`` when
-``in_channels=3``, ``num_classes=1000`` and ``width=64``.
+``in_channels=3``, ``num_classes=1000`` and ``width=64`` (the defaults), whatever the knobs
+below except ``width``.
 
-Knobs for small images on a CPU. None changes a weight's shape, so state dicts still load:
+Knobs for small images on a CPU. ``width`` changes the shape of every convolution, BatchNorm and
+``fc`` weight (so torchvision's weights no longer fit); the others change no weight's shape:
 
 * ``width``: channels of the first stage (torchvision: 64; 16 trains in seconds);
 * ``stem_stride`` and ``stem_pool``: the stem shrinks the image 4× (stride-2 conv, then a max
@@ -299,7 +301,8 @@ def train_xray_resnet(data: Any, config: dict[str, Any] | None = None, *, cache:
     cache : bool
         Look for / store the trained weights in :func:`gradcam_helpers.cache.cache_dir`.
     progress : bool
-        Show a tqdm bar while training (loss and accuracy of the running epoch).
+        Show a progress bar while training (epoch, loss and accuracy of the running epoch);
+        see :func:`gradcam_helpers.progress.progress`.
 
     Returns
     -------
@@ -348,7 +351,7 @@ def train_xray_resnet(data: Any, config: dict[str, Any] | None = None, *, cache:
 
 def _train(cfg: dict[str, Any], images: np.ndarray, labels: np.ndarray, in_channels: int,
            num_classes: int, progress: bool) -> tuple[ResNet, dict]:
-    from tqdm.auto import tqdm
+    from ..progress import progress as progress_bar
 
     torch.manual_seed(cfg["seed"])
     model = _model_from_config(cfg, in_channels, num_classes)
@@ -372,8 +375,8 @@ def _train(cfg: dict[str, Any], images: np.ndarray, labels: np.ndarray, in_chann
     loss_fn = nn.CrossEntropyLoss()
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "seconds": []}
     shift = int(cfg["augment_shift"])
-    bar = tqdm(total=epochs * steps_per_epoch, desc="training", disable=not progress,
-               mininterval=0.5, unit="batch")
+    bar = progress_bar(total=epochs * steps_per_epoch, desc="training", unit="batch",
+                       disable=not progress)
     model.train()
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -396,8 +399,8 @@ def _train(cfg: dict[str, Any], images: np.ndarray, labels: np.ndarray, in_chann
         history["loss"].append(total_loss / n)
         history["accuracy"].append(correct / n)
         history["seconds"].append(time.perf_counter() - start)
-        bar.set_description(f"epoch {epoch + 1}/{epochs}")
-        bar.set_postfix(loss=f"{total_loss / n:.3f}", acc=f"{correct / n:.3f}")
+        bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{total_loss / n:.3f}",
+                        acc=f"{correct / n:.3f}")
     bar.close()
     optimiser.zero_grad(set_to_none=True)   # hand back a model without leftover .grad tensors
     _recompute_batchnorm_statistics(model, x_all, bs)

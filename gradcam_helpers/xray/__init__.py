@@ -3,13 +3,9 @@
 DICOM (:mod:`.real`). Everything is re-exported here, so ``from gradcam_helpers.xray import ...``
 works for both; :func:`load_xray_dataset` is the one switch between them.
 
-No chest X-ray training set can be downloaded offline, so :func:`make_xrays` draws one: a body
-outline, two lung fields, ribs, spine, clavicles, heart shadow and diaphragm, with contrast, noise
-and positioning that vary between "patients". PNEUMONIA images carry one to three opacities of
-varied size, position and density inside the lung fields. Every image comes with its lung and
-lesion masks, so saliency maps can be scored against ground truth. An optional "AP" tag (a
-bright text-like stamp in a corner, as portable machines print) can be burned in, correlated with
-the label at a chosen rate: the shortcut a model can learn instead of the lungs.
+No chest X-ray training set can be downloaded offline, so the synthetic generator draws one,
+with lung and lesion masks for scoring saliency maps and options for the shortcuts lesson 07
+studies (a tag in a corner or below the lungs, lesions on one side).
 
 Conventions
 -----------
