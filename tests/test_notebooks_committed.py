@@ -2,6 +2,7 @@
 student copies hide the solutions."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -222,3 +223,52 @@ def test_student_tool_refuses_unbalanced_markers(tmp_path):
     assert result.returncode != 0
     assert "unbalanced" in result.stderr
     assert not (dst / "01_bad.ipynb").exists()
+
+
+# ------------------------------------------------------------------ saved outputs read well
+
+# tqdm's text fallback ("  0%|          | 0/8") or a bar saved before it moved ("  0% |    | 0/8"):
+# a "0%" that is not the end of "100%" and is followed by the bar's "|".
+_STALLED_BAR = re.compile(r"(?<![0-9])0%\s?\|")
+_JARGON = ("シードレッスン", "元レッスン")
+
+
+def _output_texts(cell) -> list[str]:
+    texts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            texts.append(out.get("text", ""))
+        else:
+            texts.extend(v for k, v in out.get("data", {}).items() if k.startswith("text/")
+                         and isinstance(v, str))
+    return texts
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
+def test_saved_outputs_show_no_stalled_progress_bar(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for text in _output_texts(cell):
+            match = _STALLED_BAR.search(text)
+            assert match is None, (
+                f"{path.name}: cell {i} keeps a progress bar at 0% "
+                f"({text[max(0, match.start() - 20):match.end() + 20]!r}): a saved notebook must show the "
+                "finished bar — use gradcam_helpers.progress.progress instead of tqdm.auto")
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
+def test_lessons_name_their_sources(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for text in [cell.source, *_output_texts(cell)]:
+            for word in _JARGON:
+                assert word not in text, (
+                    f"{path.name}: cell {i} says {word!r}, which a learner cannot follow; cite the source "
+                    "article by title in the lesson's 参考文献 section and call it 参考記事 [n]")
+
+
+def test_stalled_bar_pattern():
+    assert _STALLED_BAR.search("Score-CAM:   0%|          | 0/8 [00:00<?, ?it/s]")
+    assert _STALLED_BAR.search("training:   0% |                    | 0/40 [0.0 s]")
+    assert not _STALLED_BAR.search("training: 100% |████████████████████| 40/40 [12.3 s]")
+    assert not _STALLED_BAR.search("accuracy 90% | loss 0.1")
