@@ -2,26 +2,18 @@
 script cannot rot silently. Speed itself is not tested here (run `make bench` for that)."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from _benchmarks import loaded
+
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_cam", ROOT / "benchmarks" / "bench_cam.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with loaded("bench_cam.py", "bench_cam") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def _tiny_torch():

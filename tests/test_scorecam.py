@@ -3,34 +3,26 @@
 The previous implementation lives once, in benchmarks/bench_cam.py (``scorecam_previous``), where
 the benchmark times it too; this test loads it from there.
 """
-import importlib.util
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
 
+from _benchmarks import loaded
+
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from gradcam_helpers import Explainer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_cam_sc", ROOT / "benchmarks" / "bench_cam.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with loaded("bench_cam.py", "bench_cam_sc") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 class HalfDead(nn.Module):
