@@ -40,6 +40,8 @@ LESSONS = {
     "06": Lesson("06_chest_xray_resnet.ipynb", ("gradcam_from_arrays", "roc_auc", "pointing_hit")),
     "07": Lesson("07_shortcut_learning.ipynb", ("corner_share", "accuracy_by_tag")),
     "08": Lesson("08_pretrained_cat.ipynb", ("top_k", "integrated_gradients", "left_share")),
+    "09": Lesson("09_compare_methods.ipynb", ("deletion_images", "average_drop", "rank_corr"),
+                 needs=("scipy",)),
 }
 
 # (lesson, exercise, body that replaces the solution, a phrase the checker's message must contain
@@ -170,6 +172,31 @@ WRONG_BODIES = [
      "return (x - baseline) * np.tensordot(w, grad_fn(points), axes=1)", "baseline"),
     ("08", "left_share", "return float(m[: m.shape[0] // 2].sum() / m.sum())", "上半分"),
     ("08", "left_share", "return float(m[:, : m.shape[1] // 2].sum() / m.sum())", "全部 0"),
+    # deletion from the least salient pixel
+    ("09", "deletion_images", "h, w = saliency.shape\norder = np.argsort(saliency.ravel(), kind='stable')\n"
+                              "out = []\nfor s in range(steps + 1):\n    keep = np.ones(h * w, dtype=bool)\n"
+                              "    keep[order[:int(np.ceil(s * h * w / steps))]] = False\n"
+                              "    out.append(image * keep.reshape(h, w, 1))\nreturn np.stack(out)", "低い"),
+    # one step too few
+    ("09", "deletion_images", "h, w = saliency.shape\norder = np.argsort(-saliency.ravel())\n"
+                              "out = []\nfor s in range(steps):\n    keep = np.ones(h * w, dtype=bool)\n"
+                              "    keep[order[:int(np.ceil(s * h * w / steps))]] = False\n"
+                              "    out.append(image * keep.reshape(h, w, 1))\nreturn np.stack(out)", "形"),
+    # floor instead of ceil: the counts per step differ
+    ("09", "deletion_images", "h, w = saliency.shape\norder = np.argsort(-saliency.ravel())\n"
+                              "out = []\nfor s in range(steps + 1):\n    keep = np.ones(h * w, dtype=bool)\n"
+                              "    keep[order[:s * h * w // steps]] = False\n"
+                              "    out.append(image * keep.reshape(h, w, 1))\nreturn np.stack(out)", "数"),
+    ("09", "average_drop", "return float(np.mean(np.maximum(original - explained, 0) / original))",
+     "パーセント"),
+    ("09", "average_drop", "return float(100 * np.mean((original - explained) / original))", "負の値"),
+    ("09", "average_drop", "return float(100 * np.mean(np.maximum(original - explained, 0)))", "割って"),
+    ("09", "rank_corr", "return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])", "Pearson"),
+    ("09", "rank_corr", "a, b = np.ravel(a), np.ravel(b)\n"
+                        "return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])",
+     "同順位"),
+    ("09", "rank_corr", "return float(np.corrcoef(rankdata(np.ravel(a)), rankdata(np.ravel(b)))[0, 1])",
+     "一定"),
 ]
 
 # (lesson, checker name, a whole wrong function, the phrase its message must contain)
