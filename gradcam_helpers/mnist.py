@@ -84,7 +84,7 @@ def keras_cache_path() -> Path:
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
-    """Scale raw MNIST pixels to [0, 1] and add the channel axis, as the seed lesson does.
+    """Scale raw MNIST pixels to [0, 1] and add the channel axis, as the source article (the course's Keras Grad-CAM blog post) does.
 
     Parameters
     ----------

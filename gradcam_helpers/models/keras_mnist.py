@@ -2,7 +2,7 @@
 
 Two architectures, both built with the Functional API:
 
-``build_mnist_cnn()`` — the seed lesson's model, layer for layer::
+``build_mnist_cnn()`` — the model of the course's source article (a Keras Grad-CAM blog post), layer for layer::
 
     image (28, 28, 1) → conv1 Conv2D(32, 3×3, ReLU) → pool1 MaxPooling2D(2)
       → conv2 Conv2D(64, 3×3, ReLU) → pool2 MaxPooling2D(2) → flatten Flatten
@@ -96,7 +96,7 @@ class TrainedModel:
 
 
 def build_mnist_cnn(num_classes: int = NUM_CLASSES):
-    """The seed lesson's CNN with the Functional API (input (28, 28, 1), softmax output).
+    """The source article's CNN with the Functional API (input (28, 28, 1), softmax output).
 
     Returns
     -------
