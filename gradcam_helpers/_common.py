@@ -292,8 +292,6 @@ class Adapter(abc.ABC):
         self.layer_name, self.layer = self._choose_layer()
         self._final = self._find_final() if self.score_fn is None else None
 
-    _ensure_ready = inspect  # the older name, still used by callers outside the adapters
-
     def _choose_layer(self) -> tuple[str, Any]:
         unit = self.unit
         if self._requested_layer is None:
