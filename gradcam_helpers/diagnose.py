@@ -8,7 +8,10 @@ Four patterns, each measured per map and summarised over a set:
     markers. Measures: the fraction of the map's mass inside the four corner squares, and
     whether the map's maximum lies in one of them. A CAM at a coarse layer is blurred over
     several pixels, so the evidence for a small tag spills out of its corner square; the
-    position of the maximum stays put, so either sign flags the map.
+    position of the maximum stays put, so either sign flags the map — except on a map flagged
+    ``uniform``, whose maximum is barely above the rest and may fall anywhere (a model that
+    reads a cue spread over the whole frame gives such maps; lesson 07 shows one whose maxima
+    land in a corner by chance in about a quarter of its maps).
 ``uniform``
     A near-uniform (or empty) map: the explanation points nowhere in particular. Measure: the
     *flatness* ``mean(map) / max(map)``, 1 for a constant map, about the lit area's share for a
@@ -41,7 +44,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     # cover 16 % of the image, so a uniform map puts 16 % of its mass there
     "corner_size": 0.2,
     # a map is flagged when its corners hold at least this share of its mass (≈ 2× uniform),
-    # or when its maximum lies in a corner square
+    # or when its maximum lies in a corner square (and the map is not flagged uniform)
     "corner_threshold": 0.3,
     # flatness mean/max at or above this: more than half of the frame is "lit" on average
     "uniform_threshold": 0.5,
@@ -274,9 +277,11 @@ def diagnose_maps(maps: np.ndarray, roi: np.ndarray | None = None, *,
     both = left + right
     side_balance = np.divide(right - left, both, out=np.zeros(n), where=both > 0)
 
+    uniform = empty | (flatness >= uniform_threshold)
     flags = {
-        "corner": ~empty & ((corner_energy >= corner_threshold) | peak_in_corner),
-        "uniform": empty | (flatness >= uniform_threshold),
+        # the maximum of a near-flat map says nothing about where it looks
+        "corner": ~empty & ((corner_energy >= corner_threshold) | (peak_in_corner & ~uniform)),
+        "uniform": uniform,
         "outside_roi": ~empty & ~np.isnan(outside) & (np.nan_to_num(outside) >= outside_threshold),
         "one_side": ~empty & (np.abs(side_balance) >= side_threshold),
     }

@@ -52,6 +52,23 @@ def test_corner_flag_from_the_peak_of_a_blurred_map():
     assert not diagnose_maps(np.zeros((1, H, W))).peak_in_corner[0]
 
 
+def test_the_peak_of_a_near_flat_map_does_not_flag_a_corner():
+    # a flat map whose maximum happens to sit in a corner: the peak is barely above the rest
+    nearly_flat = np.full((H, W), 0.8)
+    nearly_flat[2, 2] = 1.0
+    d = diagnose_maps(nearly_flat[None])
+    assert d.peak_in_corner[0] and d.flags["uniform"][0]
+    assert d.corner_energy[0] < 0.3 and not d.flags["corner"][0]
+    # with the uniform threshold above its flatness the same map counts as a corner peak
+    d = diagnose_maps(nearly_flat[None], uniform_threshold=0.9)
+    assert d.flatness[0] < 0.9 and d.flags["corner"][0]
+    # a flat map with real corner energy is still flagged
+    heavy = np.full((H, W), 0.43)
+    heavy[corner_mask((H, W), 0.2)] = 1.0
+    d = diagnose_maps(heavy[None])
+    assert d.flags["uniform"][0] and d.corner_energy[0] >= 0.3 and d.flags["corner"][0]
+
+
 def test_uniform_flag_and_empty_map():
     flat = np.full((H, W), 0.7)
     noisy_flat = 0.8 + 0.2 * np.random.default_rng(0).random((H, W))

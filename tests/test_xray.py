@@ -490,7 +490,37 @@ def test_abdomen_tag_needs_the_lung_mask():
         xray.burn_tag(np.zeros((64, 64), np.float32), "abdomen")
 
 
-@pytest.mark.parametrize("kwargs", [dict(lesion_side="middle"), dict(tag_corner="shoulder")])
+def test_grid_shortcut_lines_the_whole_frame_of_the_cued_images_only():
+    plain = xray.make_xrays(40, 64, seed=5)
+    data = xray.make_xrays(40, 64, seed=5, shortcut="grid", shortcut_rate=1.0)
+    cued = data.has_tag
+    assert np.array_equal(cued, data.labels == 1) and cued.sum() == 20
+    assert data.tag_masks[cued].all() and not data.tag_masks[~cued].any()
+    # the NORMAL images are the same patients without lines; the PNEUMONIA ones differ by the
+    # lines alone: +contrast on two columns of every four (less where clipped at 1), 0 elsewhere
+    assert np.array_equal(data.images[~cued], plain.images[~cued])
+    diff = data.images[cued, 0] - plain.images[cued, 0]
+    lined = (np.arange(64) % xray.GRID_PERIOD) < xray.GRID_PERIOD // 2
+    assert np.all(diff[..., ~lined] == 0)
+    assert np.all((diff[..., lined] >= -1e-6) & (diff[..., lined] <= 0.04 + 1e-6))
+    assert np.median(diff[..., lined]) == pytest.approx(0.04, abs=1e-6)
+    assert data.images.min() >= 0 and data.images.max() <= 1
+    # flipped: the lines go with NORMAL
+    flipped = xray.make_xrays(40, 64, seed=5, shortcut="grid", shortcut_rate=1.0,
+                              tag_mode="flipped")
+    assert np.array_equal(flipped.has_tag, flipped.labels == 0)
+
+
+def test_grid_lines_checks_its_input():
+    with pytest.raises(ValueError, match="contrast"):
+        xray.grid_lines(np.zeros((8, 8), np.float32), contrast=0)
+    with pytest.raises(ValueError, match="one"):
+        xray.grid_lines(np.zeros((1, 8, 8), np.float32))
+
+
+@pytest.mark.parametrize("kwargs", [dict(lesion_side="middle"), dict(tag_corner="shoulder"),
+                                    dict(shortcut="noise"), dict(grid_contrast=1.5),
+                                    dict(grid_contrast=0.0)])
 def test_bad_pattern_options(kwargs):
     with pytest.raises(ValueError):
         xray.make_xrays(4, 64, **kwargs)

@@ -6,7 +6,9 @@ and positioning that vary between "patients". PNEUMONIA images carry one to thre
 varied size, position and density inside the lung fields. Every image comes with its lung and
 lesion masks, so saliency maps can be scored against ground truth. An optional "AP" tag (a
 bright text-like stamp in a corner, as portable machines print) can be burned in, correlated with
-the label at a chosen rate: the shortcut a model can learn instead of the lungs.
+the label at a chosen rate: the shortcut a model can learn instead of the lungs. Instead of a tag
+the cue can be a property of the whole image: the fine lines that an anti-scatter grid leaves on
+the radiographs of some machines (``shortcut="grid"``).
 """
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ import numpy as np
 from .dataset import XrayData
 
 TAG_MODES = ("correlated", "removed", "flipped")
+#: The kinds of shortcut cue: a local "tag" (where ``tag_corner`` says) or "grid" lines over the
+#: whole frame.
+SHORTCUTS = ("tag", "grid")
+#: Period of the grid lines in pixels (two bright columns, two plain ones).
+GRID_PERIOD = 4
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 #: Where a tag can go: a corner, a random corner, or "abdomen" — below the lungs, in the middle
 #: band of the image (outside the lungs, away from the corners and from either side).
@@ -129,6 +136,24 @@ def burn_tag(image: np.ndarray, corner: str = "top-left", text: str = "AP",
     mask = np.zeros(image.shape, dtype=bool)
     mask[y:y + th, x:x + tw] = True
     return image, mask
+
+
+def grid_lines(image: np.ndarray, contrast: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+    """Add anti-scatter grid lines to one ``(H, W)`` image in [0, 1]; returns ``(new_image, mask)``.
+
+    Vertical lines ``GRID_PERIOD`` pixels apart (two columns brightened by ``contrast``, two
+    left as they were) over the whole frame, clipped to [0, 1]: a cue that is the same everywhere
+    in the image, unlike a tag. ``mask`` (H, W) bool is all True (the cue is everywhere). The
+    input image is not modified.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"grid_lines expects one (H, W) image; got {image.shape}")
+    if not 0 < contrast <= 1:
+        raise ValueError(f"grid contrast must be in (0, 1]; got {contrast}")
+    columns = (np.arange(image.shape[1]) % GRID_PERIOD) < GRID_PERIOD // 2
+    lined = np.clip(image + np.float32(contrast) * columns[None, :], 0, 1).astype(np.float32)
+    return lined, np.ones(image.shape, dtype=bool)
 
 
 def _draw_patient(rng: np.random.Generator, size: int, zoom: tuple[float, float],
@@ -312,6 +337,7 @@ def _finish(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
 def make_xrays(n: int = 1000, size: int = 128, *, seed: int = 0, pneumonia_fraction: float = 0.5,
                shortcut_rate: float | None = None, tag_mode: str = "correlated",
                tag_corner: str = "top-left", tag_text: str = "AP",
+               shortcut: str = "tag", grid_contrast: float = 0.04,
                lesion_side: str | None = None,
                lesion_size: tuple[float, float] = (0.08, 0.16),
                lesion_density: tuple[float, float] = (0.10, 0.28),
@@ -347,6 +373,14 @@ def make_xrays(n: int = 1000, size: int = 128, *, seed: int = 0, pneumonia_fract
         neither side — the shortcut that only an "outside the ROI" check catches).
     tag_text : str
         Letters of the tag (see :func:`tag_bitmap`).
+    shortcut : {"tag", "grid"}
+        The cue that ``shortcut_rate`` and ``tag_mode`` put on images: "tag" the stamp above;
+        "grid" the vertical lines of an anti-scatter grid over the whole frame (see
+        :func:`grid_lines`; as if one class were imaged mostly on one machine), a cue that is
+        the same everywhere. ``has_tag`` then says which images carry the lines and
+        ``tag_masks`` is the whole frame for them.
+    grid_contrast : float in (0, 1]
+        How much the grid lines brighten their columns (image units; the lungs are about 0.2).
     lesion_side : {"left", "right"} or None
         Put every opacity in the lung on that side of the image (None: either lung). A data set
         whose lesions are always on one side.
@@ -403,6 +437,10 @@ def make_xrays(n: int = 1000, size: int = 128, *, seed: int = 0, pneumonia_fract
         raise ValueError(f"max_lesions must be 1, 2 or 3; got {max_lesions}")
     if not 0 <= objects[0] <= objects[1]:
         raise ValueError(f"objects must be (min, max) counts with 0 <= min <= max; got {objects}")
+    if shortcut not in SHORTCUTS:
+        raise ValueError(f"shortcut must be one of {SHORTCUTS}; got {shortcut!r}")
+    if not 0 < grid_contrast <= 1:
+        raise ValueError(f"grid_contrast must be in (0, 1]; got {grid_contrast}")
     tag_bitmap(tag_text)  # validate the letters early
 
     n_pos = int(round(n * pneumonia_fraction))
@@ -431,13 +469,16 @@ def make_xrays(n: int = 1000, size: int = 128, *, seed: int = 0, pneumonia_fract
             with_label = shortcut_rate if (labels[i] == 1) == (tag_mode == "correlated") \
                 else 1 - shortcut_rate
             has_tag[i] = tag_rng.random() < with_label
-            if has_tag[i]:
+            if has_tag[i] and shortcut == "grid":
+                img, tags[i] = grid_lines(img, grid_contrast)
+            elif has_tag[i]:
                 img, tags[i] = burn_tag(img, tag_corner, tag_text, tag_rng, lung_mask=lung_mask)
         images[i, 0] = img
         lungs[i] = lung_mask
     info = dict(generator="make_xrays", n=n, size=size, seed=seed,
                 pneumonia_fraction=pneumonia_fraction, shortcut_rate=shortcut_rate,
                 tag_mode=tag_mode, tag_corner=tag_corner, tag_text=tag_text,
+                shortcut=shortcut, grid_contrast=grid_contrast,
                 lesion_side=lesion_side,
                 lesion_size=tuple(lesion_size), lesion_density=tuple(lesion_density),
                 max_lesions=max_lesions, lesion_margin=lesion_margin, mottling=mottling,
