@@ -305,13 +305,48 @@ class TorchAdapter(Adapter):
             logits.detach().float().cpu().numpy(), targets)
 
     def logits(self, x) -> np.ndarray:
-        """(N, classes) float32 class scores before softmax for a batch, without gradients."""
+        """See :meth:`Adapter.logits`: (N, C, H, W) → (N, classes) float32, before softmax."""
         import torch
 
+        self.inspect(x)
         store: dict[str, Any] = {}
         with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
             self._final_hook(handles, store)
             return self._logits(self.model(x), store).float().cpu().numpy()
+
+    def weighted_layers(self, x) -> list[tuple[str, list]]:
+        """See :meth:`Adapter.weighted_layers`: (dotted name, the module's own parameters) of every
+        module with parameters, in the order of their first call on ``x[:1]`` (buffers such as
+        BatchNorm's running statistics are left out)."""
+        import torch
+
+        names = {module: name for name, module in self.model.named_modules()}
+        owners = {module: list(module.parameters(recurse=False)) for module in names}
+        order: list = []
+
+        def hook(module, inputs, output):
+            if module not in order:
+                order.append(module)
+
+        with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
+            for module, params in owners.items():
+                if params:
+                    handles.append(module.register_forward_hook(hook))
+            self.model(x[:1])
+        return [(names[m] or type(self.model).__name__, owners[m]) for m in order]
+
+    @staticmethod
+    def weight_value(weight) -> np.ndarray:
+        """See :meth:`Adapter.weight_value`."""
+        return weight.detach().cpu().double().numpy()
+
+    @staticmethod
+    def assign_weight(weight, value: np.ndarray) -> None:
+        """See :meth:`Adapter.assign_weight`."""
+        import torch
+
+        with torch.no_grad():
+            weight.copy_(torch.as_tensor(np.asarray(value), dtype=weight.dtype, device=weight.device))
 
     @contextlib.contextmanager
     def masked_scorer(self, image):
