@@ -241,12 +241,35 @@ def ray_local():
 
 
 def test_ray_writes_the_same_table_as_the_local_engine(data, spec, local_run, ray_local):
-    run = audit(data / "xrays", spec, data / "ray.parquet", size=SIZE, layer="layer4[-1]",
-                masks=data / "masks", batch_size=16, engine="ray", num_workers=2,
-                progress=False)
+    import logging
+
+    import ray.data  # noqa: F401  (configures Ray Data's loggers, which would drop our handler)
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.NOTSET)
+            self.seen = []
+
+        def emit(self, record):
+            self.seen.append(record)
+
+    records, data_logger = Records(), logging.getLogger("ray.data")
+    level = data_logger.level
+    data_logger.addHandler(records)
+    try:
+        run = audit(data / "xrays", spec, data / "ray.parquet", size=SIZE, layer="layer4[-1]",
+                    masks=data / "masks", batch_size=16, engine="ray", num_workers=2,
+                    progress=False)
+    finally:
+        data_logger.removeHandler(records)
     assert run.audited == 202 and run.errors == 2
     assert run.table().equals(local_run.table())
     assert ray_local.is_initialized()   # a Ray that the caller started is left running
+    # quiet: none of Ray Data's per-dataset INFO lines, nor its notice that its bars are off
+    noise = [f"{r.levelname} {r.getMessage()}" for r in records.seen
+             if r.levelno < logging.WARNING or "Progress bars" in r.getMessage()]
+    assert noise == []
+    assert data_logger.level == level   # and the caller's logging is as it was
 
 
 def test_ray_retries_a_killed_worker(data, tmp_path, ray_local):

@@ -200,6 +200,10 @@ def start_local_ray(num_cpus: int, attempts: int = 3, **init_options: Any) -> No
 
     Ray gives its node 30 s to come up; on an overloaded machine (a shared CI runner) that can
     pass, so a start that times out is tried up to ``attempts`` times before the error is raised.
+
+    Ray's own choice of token authentication for the new local cluster (on, its default) is not
+    announced: that warning is meant for clusters others can reach, and this one is private to
+    the run.
     """
     import logging
 
@@ -207,14 +211,20 @@ def start_local_ray(num_cpus: int, attempts: int = 3, **init_options: Any) -> No
 
     options = dict(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                    logging_level=logging.WARNING, **init_options)
-    for attempt in range(attempts):
-        try:
-            ray.init(**options)
-            return
-        except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
-            ray.shutdown()
-            if "timed out during startup" not in str(err) or attempt == attempts - 1:
-                raise
+    token_logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    level = token_logger.level
+    token_logger.setLevel(logging.ERROR)
+    try:
+        for attempt in range(attempts):
+            try:
+                ray.init(**options)
+                return
+            except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
+                ray.shutdown()
+                if "timed out during startup" not in str(err) or attempt == attempts - 1:
+                    raise
+    finally:
+        token_logger.setLevel(level)
 
 
 def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_workers: int,
@@ -233,9 +243,14 @@ def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_wor
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         started = True
-    data_logger = logging.getLogger("ray.data")
-    level = data_logger.level
-    data_logger.setLevel(logging.WARNING)   # no per-dataset INFO lines between the progress
+    import ray.data  # configures Ray Data's loggers on first import: set their levels after it
+
+    # Ray Data logs INFO lines per dataset (plan, start, finish) and a warning that its progress
+    # bars are off: this run has its own bar, so only Ray Data's warnings and errors get through
+    quiet = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
+    levels = {name: logging.getLogger(name).level for name in quiet}
+    for name, level in quiet.items():
+        logging.getLogger(name).setLevel(level)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
@@ -255,6 +270,7 @@ def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_wor
         for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             collect(table)
     finally:
-        data_logger.setLevel(level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
         if started:
             ray.shutdown()
