@@ -326,3 +326,19 @@ def test_a_keras_model_file_is_audited_channels_last(data, tmp_path):
     probs = model.predict(x[..., None], verbose=0)
     assert table.column("pred").to_pylist() == probs.argmax(1).tolist()
     np.testing.assert_allclose(table.column("score").to_numpy(), probs.max(1), rtol=1e-5)
+
+
+def test_the_stderr_filter_drops_only_the_lines_it_names(capfd):
+    """Ray's C++ notice about Ray Data's actor arguments is dropped from fd 2, nothing else."""
+    import os
+
+    from gradcam_helpers.audit.run import _RAY_DATA_ACTOR_NOTICE, _without_stderr_lines
+
+    notice = (b"[2026-01-01 00:00:00,000 E 1 1] core_worker.cc:2465: Actor with class name: 'M' "
+              + _RAY_DATA_ACTOR_NOTICE + b". If the arguments ...\n")
+    with _without_stderr_lines(_RAY_DATA_ACTOR_NOTICE):
+        os.write(2, b"before\n" + notice + b"a real error\n")
+        os.write(2, b"no newline at the end")
+    os.write(2, b"\nafter\n" + notice)          # outside the block: untouched
+    err = capfd.readouterr().err
+    assert err == "before\na real error\nno newline at the end\nafter\n" + notice.decode()
