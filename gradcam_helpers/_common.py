@@ -273,12 +273,14 @@ class Adapter(abc.ABC):
         shape; cast to the weight's dtype, on its device)."""
 
     @abc.abstractmethod
-    def masked_scorer(self, image) -> ContextManager[Callable[[np.ndarray], np.ndarray]]:
+    def masked_scorer(self, image, fast: bool = True) -> ContextManager[Callable[[np.ndarray], np.ndarray]]:
         """A context manager giving ``score(masks)``: the class scores before softmax of
         ``image * mask`` for each mask, without gradients (Score-CAM's forward passes).
 
         image : one validated image as the framework holds it (a batch of one)
         masks : (M, H, W) float32 in [0, 1] → (M, classes) float32
+        fast : allow an equivalent, faster copy of the model for the passes where the framework
+            has one (scores equal up to float rounding)
 
         Whatever is set up for the passes (modes, hooks, the image on the model's device) is set up
         once on entry and undone on exit, not once per batch of masks.

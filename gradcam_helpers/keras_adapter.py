@@ -468,8 +468,9 @@ class KerasAdapter(Adapter):
         weight.assign(np.asarray(value).astype(np.dtype(str(weight.dtype))))
 
     @contextlib.contextmanager
-    def masked_scorer(self, image: np.ndarray):
-        """See :meth:`Adapter.masked_scorer`; image is (1, H, W, C)."""
+    def masked_scorer(self, image: np.ndarray, fast: bool = True):
+        """See :meth:`Adapter.masked_scorer`; image is (1, H, W, C). The passes already run as one
+        compiled function (``logits``), so ``fast`` changes nothing here."""
         yield lambda masks: self.logits(image[:1] * masks[..., None])
 
     # -------------------------------------------------------------------- input gradients
