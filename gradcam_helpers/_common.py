@@ -227,12 +227,60 @@ class Adapter(abc.ABC):
         """One forward pass (and with ``gradients`` a backward pass down to the target layer)."""
 
     @abc.abstractmethod
-    def masked_scorer(self, image) -> ContextManager[Callable[[np.ndarray], np.ndarray]]:
+    def logits(self, x) -> np.ndarray:
+        """The class scores before softmax of a validated batch, without gradients.
+
+        Parameters
+        ----------
+        x : a batch from :meth:`validate` (Keras (N, H, W, C), PyTorch (N, C, H, W))
+
+        Returns
+        -------
+        (N, classes) float32 ndarray
+            What ``score_fn`` gives when one was passed; otherwise the model's output with a final
+            softmax/sigmoid bypassed (its input, or the Dense layer's pre-activation). The model is
+            not changed.
+        """
+
+    @abc.abstractmethod
+    def weighted_layers(self, x) -> list[tuple[str, list]]:
+        """The leaf layers (modules) that hold their own weights, in the order the model calls
+        them on ``x[:1]`` (input first).
+
+        Parameters
+        ----------
+        x : a batch from :meth:`validate`
+
+        Returns
+        -------
+        list of (name, weights)
+            ``name`` as the layer is named for ``layer=`` (Keras path, PyTorch dotted path; the
+            model's class name for a PyTorch model's own parameters); ``weights`` the layer's float
+            weight tensors as the framework holds them (read and write them with
+            :meth:`weight_value` / :meth:`assign_weight`). Statistics that are not learnt
+            (BatchNormalization's moving mean and variance, PyTorch buffers) are left out.
+        """
+
+    @staticmethod
+    @abc.abstractmethod
+    def weight_value(weight) -> np.ndarray:
+        """One weight tensor from :meth:`weighted_layers` as a float64 NumPy copy (its own shape)."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def assign_weight(weight, value: np.ndarray) -> None:
+        """Overwrite one weight tensor from :meth:`weighted_layers` in place with ``value`` (same
+        shape; cast to the weight's dtype, on its device)."""
+
+    @abc.abstractmethod
+    def masked_scorer(self, image, fast: bool = True) -> ContextManager[Callable[[np.ndarray], np.ndarray]]:
         """A context manager giving ``score(masks)``: the class scores before softmax of
         ``image * mask`` for each mask, without gradients (Score-CAM's forward passes).
 
         image : one validated image as the framework holds it (a batch of one)
         masks : (M, H, W) float32 in [0, 1] → (M, classes) float32
+        fast : allow an equivalent, faster copy of the model for the passes where the framework
+            has one (scores equal up to float rounding)
 
         Whatever is set up for the passes (modes, hooks, the image on the model's device) is set up
         once on entry and undone on exit, not once per batch of masks.

@@ -159,7 +159,10 @@ class JaxGradients:
 
     :meth:`capture` adds a zero *probe* to the target layer's output and differentiates the chosen
     scores with respect to the probe: d score / d probe at probe = 0 is d score / d activation.
-    Only what depends on the probe is differentiated: nothing below the target layer.
+    Only what depends on the probe is differentiated: nothing below the target layer. Whether the
+    score depends on the probe at all is read off the traced graph (:func:`depends_on_first_input`),
+    so a layer off the path raises the same error as on TensorFlow and torch instead of giving a
+    zero gradient.
     """
 
     name = "jax"
@@ -215,7 +218,14 @@ class JaxGradients:
             _, (activations, logits, chosen) = scores(None)
             return activations, jnp.zeros((0,)), logits, chosen
         probe = jnp.zeros((x.shape[0],) + tuple(activation_shape[1:]), x.dtype)
-        (_, (activations, logits, chosen)), grads = jax.value_and_grad(scores, has_aux=True)(probe)
+        # traced once into a graph: whether the score depends on the probe is read off the graph
+        # (as TensorFlow's tape and torch's autograd know it), then the same graph is differentiated
+        graph, shapes = jax.make_jaxpr(scores, return_shape=True)(probe)
+        replay = _as_function(graph, shapes)
+        if not depends_on_first_input(graph.jaxpr):
+            _, (activations, logits, chosen) = replay(probe)
+            return activations, None, logits, chosen  # reported by the adapter, as on the others
+        (_, (activations, logits, chosen)), grads = jax.value_and_grad(replay, has_aux=True)(probe)
         return activations, grads, logits, chosen
 
     @staticmethod
@@ -236,6 +246,67 @@ class JaxGradients:
         """The identity, with a backward pass that keeps only positive gradients (Guided
         Backprop's rule after a ReLU; see ``TensorFlowGradients.guided_relu``)."""
         return _jax_guided()(y)
+
+
+def _as_function(graph, shapes) -> Callable:
+    """A traced ``ClosedJaxpr`` as a function again, returning the pytree ``shapes`` describes."""
+    import jax
+    from jax.extend.core import jaxpr_as_fun
+
+    run, tree = jaxpr_as_fun(graph), jax.tree_util.tree_structure(shapes)
+    return lambda *args: jax.tree_util.tree_unflatten(tree, run(*args))
+
+
+def depends_on_first_input(jaxpr) -> bool:
+    """Whether the first output of a jaxpr is computed from its first input.
+
+    Exact, read off the graph, not off the gradient's size (a zero gradient can be right: a ReLU
+    that is off everywhere): a value depends on the input when an operation that computes it takes
+    a dependent floating-point value, as TensorFlow's tape and torch's autograd decide that a
+    gradient exists. Integer results (argmax) and ``stop_gradient`` carry no gradient and cut the
+    path. A nested graph (a jitted function, a custom derivative) is followed inside when its
+    inputs and outputs match the call's; otherwise every output of a call with a dependent input
+    counts as dependent, which can only keep the gradient, never drop a real one.
+
+    Parameters
+    ----------
+    jaxpr : jax.extend.core.Jaxpr (or a ClosedJaxpr's ``.jaxpr``)
+    """
+    return _dependent_outputs(jaxpr, [True] + [False] * (len(jaxpr.invars) - 1))[0]
+
+
+#: calls whose nested graph maps the call's inputs to its outputs one to one, run once (loops such
+#: as scan and while feed outputs back, so they are not followed inside)
+_STRAIGHT_CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr",
+                   "core_call": "call_jaxpr", "custom_jvp_call": "call_jaxpr",
+                   "custom_vjp_call": "call_jaxpr", "checkpoint": "jaxpr", "remat": "jaxpr"}
+
+
+def _dependent_outputs(jaxpr, dependent_inputs: list[bool]) -> list[bool]:
+    import jax.numpy as jnp
+    from jax.extend.core import Literal
+
+    dependent = {id(v) for v, d in zip(jaxpr.invars, dependent_inputs) if d}
+
+    def is_dependent(v) -> bool:
+        return not isinstance(v, Literal) and id(v) in dependent
+
+    for eqn in jaxpr.eqns:
+        flags = [is_dependent(v) for v in eqn.invars]
+        if not any(flags) or eqn.primitive.name == "stop_gradient":
+            continue
+        inner = eqn.params.get(_STRAIGHT_CALLS.get(eqn.primitive.name, ""))
+        inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr's graph
+        if (inner is not None and hasattr(inner, "eqns") and len(inner.invars) == len(eqn.invars)
+                and len(inner.outvars) == len(eqn.outvars)):
+            out_flags = _dependent_outputs(inner, flags)
+        else:
+            out_flags = [True] * len(eqn.outvars)
+        for v, flag in zip(eqn.outvars, out_flags):
+            dtype = getattr(v.aval, "dtype", None)
+            if flag and dtype is not None and jnp.issubdtype(dtype, jnp.inexact):
+                dependent.add(id(v))
+    return [is_dependent(v) for v in jaxpr.outvars]
 
 
 _JAX_GUIDED: list = []

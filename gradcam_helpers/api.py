@@ -95,13 +95,17 @@ class Explainer:
     score_cam_convention : ``"paper"`` or ``"channel_softmax"`` (see :func:`methods.score_cam_weights`)
     score_cam_channels : None (exact Score-CAM) or k: only the k channels of highest activation
         variance get a forward pass — faster, approximate ("Faster Score-CAM")
+    score_cam_fast : PyTorch: run Score-CAM's masked passes on an equivalent copy of the model
+        with BatchNorm folded into the convolutions and channels-last memory (see
+        ``TorchAdapter.inference_copy``; the same maps up to float rounding). False: the model itself
     progress : show a progress bar with an ETA for Score-CAM (True/False; None = only when it is
         slow: more than 2,048 masked passes)
     """
 
     def __init__(self, model, layer=None, *, score_fn: Callable | None = None, batch_size: int = 32,
-                 score_cam_batch_size: int = 64, score_cam_convention: str = "paper",
-                 score_cam_channels: int | None = None, progress: bool | None = None):
+                 score_cam_batch_size: int = 16, score_cam_convention: str = "paper",
+                 score_cam_channels: int | None = None, score_cam_fast: bool = True,
+                 progress: bool | None = None):
         if batch_size < 1 or score_cam_batch_size < 1:
             raise ValueError("batch sizes must be at least 1")
         self.adapter = _make_adapter(model, layer, score_fn)
@@ -115,6 +119,7 @@ class Explainer:
             raise ValueError(f"score_cam_channels must be None (exact) or at least 1; got "
                              f"{score_cam_channels}")
         self.score_cam_channels = score_cam_channels
+        self.score_cam_fast = score_cam_fast
         self.progress = progress
 
     @property
@@ -274,7 +279,7 @@ class Explainer:
         with progress(total=total, desc="Score-CAM", unit="mask", disable=not show) as bar:
             for i in range(n):
                 logits = np.zeros((k, adapter.num_classes), np.float32)
-                with adapter.masked_scorer(x[i:i + 1]) as score:
+                with adapter.masked_scorer(x[i:i + 1], fast=self.score_cam_fast) as score:
                     for start in range(0, len(live[i]), self.score_cam_batch_size):
                         chunk = live[i][start:start + self.score_cam_batch_size]
                         masks = core.score_cam_masks(acts[i:i + 1, :, :, chunk], size)[0]

@@ -437,16 +437,40 @@ class KerasAdapter(Adapter):
                        _numpy(logits, np.float32), _numpy(used, np.int64))
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        """(N, classes) float32 class scores before softmax, without gradients."""
+        """See :meth:`Adapter.logits`: (N, H, W, C) → (N, classes) float32, before softmax."""
         from keras import ops
 
         self.inspect(images)
         out = self._run("logits", lambda: self._forward, ops.convert_to_tensor(images))
         return _numpy(out, np.float32)
 
+    def weighted_layers(self, images: np.ndarray) -> list[tuple[str, list]]:
+        """See :meth:`Adapter.weighted_layers`: (path, float weights except moving statistics) of
+        every leaf layer with weights, in the model's layer order (nested models walked in place)."""
+        found = []
+        for path, layer in iter_layers(self.model):
+            if not _is_leaf(layer):
+                continue
+            weights = [v for v in layer.weights
+                       if "moving" not in v.name and str(v.dtype).startswith("float")]
+            if weights:
+                found.append((path, weights))
+        return found
+
+    @staticmethod
+    def weight_value(weight) -> np.ndarray:
+        """See :meth:`Adapter.weight_value`."""
+        return _numpy(weight, np.float64)
+
+    @staticmethod
+    def assign_weight(weight, value: np.ndarray) -> None:
+        """See :meth:`Adapter.assign_weight`."""
+        weight.assign(np.asarray(value).astype(np.dtype(str(weight.dtype))))
+
     @contextlib.contextmanager
-    def masked_scorer(self, image: np.ndarray):
-        """See :meth:`Adapter.masked_scorer`; image is (1, H, W, C)."""
+    def masked_scorer(self, image: np.ndarray, fast: bool = True):
+        """See :meth:`Adapter.masked_scorer`; image is (1, H, W, C). The passes already run as one
+        compiled function (``logits``), so ``fast`` changes nothing here."""
         yield lambda masks: self.logits(image[:1] * masks[..., None])
 
     # -------------------------------------------------------------------- input gradients

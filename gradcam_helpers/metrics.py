@@ -134,7 +134,7 @@ def model_scores(model, *, score_fn: Callable | None = None, batch_size: int = 3
 
     def score(images) -> np.ndarray:
         x = adapter.validate(images)
-        return np.concatenate([adapter.capture(x[i:i + batch_size], None, gradients=False).logits
+        return np.concatenate([adapter.logits(x[i:i + batch_size])
                                for i in range(0, len(x), batch_size)])
 
     return score
@@ -710,72 +710,21 @@ def _copy_model(model):
                 f"copy this one ({type(error).__name__}: {error}). Use a Functional or Sequential model, "
                 "or give the subclass a get_config()/from_config()") from error
         clone.set_weights(model.get_weights())
-        return clone, "keras"
+        return clone
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(model, torch.nn.Module):
         import copy
 
-        return copy.deepcopy(model), "torch"
+        return copy.deepcopy(model)
     raise TypeError(f"sanity_check() takes a keras.Model or a torch.nn.Module; got {type(model).__name__}")
 
 
-def _parameterised_layers(model, framework: str, sample) -> list[tuple[str, list]]:
-    """(name, weight variables/parameters) of every leaf layer that has weights, in call order
-    (input first). Keras: every float weight except BatchNormalization's moving statistics;
-    PyTorch: the module's own parameters (buffers such as running means are left alone)."""
-    if framework == "keras":
-        from .keras_adapter import _is_leaf, iter_layers
-
-        found = []
-        for path, layer in iter_layers(model):
-            if not _is_leaf(layer):
-                continue
-            weights = [v for v in layer.weights
-                       if "moving" not in v.name and str(v.dtype).startswith("float")]
-            if weights:
-                found.append((path, weights))
-        return found
-    import torch
-
-    order: list[str] = []
-    names = {module: name for name, module in model.named_modules()}
-    owners = {name: list(m.parameters(recurse=False)) for m, name in names.items()}
-    handles = []
-
-    def hook(module, inputs, output):
-        name = names[module]
-        if name not in order:
-            order.append(name)
-
-    try:
-        for module, name in names.items():
-            if owners[name]:
-                handles.append(module.register_forward_hook(hook))
-        model.eval()
-        with torch.no_grad():
-            model(sample)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [(name or type(model).__name__, owners[name]) for name in order]
-
-
-def _randomise(weights: list, framework: str, rng: np.random.Generator) -> None:
+def _randomise(weights: list, adapter, rng: np.random.Generator) -> None:
     """Replace each tensor by N(0, s²) draws, s = its root mean square (a zero tensor stays zero)."""
     for v in weights:
-        if framework == "keras":
-            value = np.asarray(v.numpy(), dtype=np.float64)
-        else:
-            value = v.detach().cpu().double().numpy()
+        value = adapter.weight_value(v)
         rms = float(np.sqrt(np.mean(value ** 2))) if value.size else 0.0
-        new = rng.standard_normal(value.shape) * rms
-        if framework == "keras":
-            v.assign(new.astype(np.dtype(str(v.dtype))))
-        else:
-            import torch
-
-            with torch.no_grad():
-                v.copy_(torch.as_tensor(new, dtype=v.dtype, device=v.device))
+        adapter.assign_weight(v, rng.standard_normal(value.shape) * rms)
 
 
 def sanity_check(model, images, method: str = "gradcam", layer: str | None = None, target=None, *,
@@ -831,10 +780,11 @@ def sanity_check(model, images, method: str = "gradcam", layer: str | None = Non
     if layer is not None and not isinstance(layer, str):
         raise TypeError("sanity_check() needs the layer as a name or dotted path (it is looked up again "
                         f"in a copy of the model); got {type(layer).__name__}")
-    copy_, framework = _copy_model(model)
+    copy_ = _copy_model(model)
     explainer = Explainer(copy_, layer, **options)
-    x = explainer.adapter.validate(images)
-    layers = _parameterised_layers(copy_, framework, x[:1])
+    adapter = explainer.adapter
+    x = adapter.validate(images)
+    layers = adapter.weighted_layers(x)
     if not layers:
         raise ValueError("the model has no weights to randomise, so a sanity check cannot say anything: "
                          "pass a trained model with weights (convolutions, Dense/Linear layers)")
@@ -855,7 +805,7 @@ def sanity_check(model, images, method: str = "gradcam", layer: str | None = Non
     labels, names = ["original"], []
     for group in progress_bar(groups, desc="sanity check", unit="step", disable=not _show(progress)):
         for j in group:
-            _randomise(top_down[j][1], framework, rng)
+            _randomise(top_down[j][1], adapter, rng)
         names.append([top_down[j][0] for j in group])
         labels.append(top_down[group[-1]][0])
         maps.append(explainer(x, method=method, target=original.targets, **call_options).maps)

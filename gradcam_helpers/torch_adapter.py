@@ -305,30 +305,135 @@ class TorchAdapter(Adapter):
             logits.detach().float().cpu().numpy(), targets)
 
     def logits(self, x) -> np.ndarray:
-        """(N, classes) float32 class scores before softmax for a batch, without gradients."""
+        """See :meth:`Adapter.logits`: (N, C, H, W) → (N, classes) float32, before softmax."""
         import torch
 
+        self.inspect(x)
         store: dict[str, Any] = {}
         with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
             self._final_hook(handles, store)
             return self._logits(self.model(x), store).float().cpu().numpy()
 
-    @contextlib.contextmanager
-    def masked_scorer(self, image):
-        """See :meth:`Adapter.masked_scorer`: eval mode, the softmax bypass and no autograd are set
-        up once; each batch of masks goes to the model's device and multiplies the image there."""
+    def weighted_layers(self, x) -> list[tuple[str, list]]:
+        """See :meth:`Adapter.weighted_layers`: (dotted name, the module's own parameters) of every
+        module with parameters, in the order of their first call on ``x[:1]`` (buffers such as
+        BatchNorm's running statistics are left out)."""
         import torch
 
-        store: dict[str, Any] = {}
+        names = {module: name for name, module in self.model.named_modules()}
+        owners = {module: list(module.parameters(recurse=False)) for module in names}
+        order: list = []
+
+        def hook(module, inputs, output):
+            if module not in order:
+                order.append(module)
+
+        with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
+            for module, params in owners.items():
+                if params:
+                    handles.append(module.register_forward_hook(hook))
+            self.model(x[:1])
+        return [(names[m] or type(self.model).__name__, owners[m]) for m in order]
+
+    @staticmethod
+    def weight_value(weight) -> np.ndarray:
+        """See :meth:`Adapter.weight_value`."""
+        return weight.detach().cpu().double().numpy()
+
+    @staticmethod
+    def assign_weight(weight, value: np.ndarray) -> None:
+        """See :meth:`Adapter.assign_weight`."""
+        import torch
+
+        with torch.no_grad():
+            weight.copy_(torch.as_tensor(np.asarray(value), dtype=weight.dtype, device=weight.device))
+
+    @contextlib.contextmanager
+    def masked_scorer(self, image, fast: bool = True):
+        """See :meth:`Adapter.masked_scorer`: eval mode, the softmax bypass and no autograd are set
+        up once; each batch of masks goes to the model's device and multiplies the image there.
+
+        With ``fast``, the passes run on :meth:`inference_copy` (BatchNorm folded into the
+        convolutions, channels-last memory) when there is one; its scores are compared with the
+        model's own on the first two masks, and on a mismatch the model itself is used.
+        """
+        import torch
+
         image = image[:1]
+        copy = self.inference_copy() if fast else None
+        checked = copy is None
+
+        def run(model, masks, store):
+            m = torch.from_numpy(masks).to(device=image.device, dtype=image.dtype)
+            batch = image * m[:, None]
+            if model is not self.model:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            return self._logits(model(batch), store).float().cpu().numpy()
 
         def score(masks: np.ndarray) -> np.ndarray:
-            m = torch.from_numpy(masks).to(device=image.device, dtype=image.dtype)
-            return self._logits(self.model(image * m[:, None]), store).float().cpu().numpy()
+            nonlocal copy, checked
+            if copy is None:
+                return run(self.model, masks, store)
+            logits = run(copy[0], masks, copy_store)
+            if not checked:
+                reference = run(self.model, masks[:2], store)
+                tolerance = 1e-4 * max(1.0, float(np.abs(reference).max()))
+                if not np.allclose(logits[:2], reference, rtol=1e-4, atol=tolerance):
+                    copy = None
+                    self._inference = (self._inference[0], None)  # not again for this model state
+                    return run(self.model, masks, store)
+                checked = True
+            return logits
 
+        store: dict[str, Any] = {}
+        copy_store: dict[str, Any] = {}
         with _hooks() as handles, _eval_mode(self.model), torch.inference_mode():
             self._final_hook(handles, store)
+            if copy is not None and copy[1] is not None:
+                handles.append(copy[1].register_forward_pre_hook(
+                    lambda module, inputs: copy_store.__setitem__("final_input", inputs[0])))
             yield score
+
+    def inference_copy(self):
+        """An equivalent copy of the model for many passes without gradients, or None.
+
+        The copy is traced with ``torch.fx``; every ``BatchNorm`` that only follows a convolution
+        (or a linear layer) is folded into its weights, and its 4-D weights are stored
+        channels-last. On a CPU that makes a ResNet's forward pass 1.3–1.5× faster, with scores
+        equal to the model's up to float rounding (about 1e-6 relative). Built once and rebuilt when
+        the model's structure or any parameter or buffer changed (a module swapped, a weight updated
+        in place, a training step); None when ``torch.fx`` cannot trace the model (control flow
+        that depends on the data, calls it cannot follow) or when a copy once gave other scores.
+
+        Returns
+        -------
+        (copy, final) or None : the copy (eval mode, hooks of the model included) and its final
+        softmax module, the one :meth:`masked_scorer` reads the logits from (None without one)
+        """
+        import torch
+
+        key = (self._structure(),
+               tuple((t.data_ptr(), t._version) for t in (*self.model.parameters(), *self.model.buffers())))
+        cached = getattr(self, "_inference", None)
+        if cached is not None and cached[0][1] == key[1] and len(cached[0][0]) == len(key[0]) \
+                and all(a is b for a, b in zip(cached[0][0], key[0])):
+            return cached[1]
+        copy = None
+        try:
+            import torch.fx.experimental.optimization as fx_optimization
+
+            with _eval_mode(self.model), torch.no_grad():
+                fused = fx_optimization.fuse(self.model)  # a deep copy; the model is not touched
+                fused = fused.to(memory_format=torch.channels_last).eval()
+            final = None
+            if self._final is not None and self.score_fn is None:
+                name = next(n for n, m in self.model.named_modules() if m is self._final[0])
+                final = fused.get_submodule(name)
+            copy = (fused, final)
+        except Exception:  # noqa: BLE001 — any tracing failure means: use the model itself
+            copy = None
+        self._inference = (key, copy)
+        return copy
 
     # -------------------------------------------------------------------- input gradients
 

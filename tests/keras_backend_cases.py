@@ -71,6 +71,30 @@ class Subclassed(keras.Model):
         return self.dense(self.pool(self.conv(x)))
 
 
+class SideBranch(keras.Model):
+    """Calls a layer whose output the score never uses."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = L.Conv2D(6, 3, activation="relu", name="conv")
+        self.side = L.Conv2D(3, 3, name="side")
+        self.pool = L.GlobalAveragePooling2D()
+        self.dense = L.Dense(4, activation="softmax")
+
+    def call(self, x):
+        self.side(x)
+        return self.dense(self.pool(self.conv(x)))
+
+
+def dead_relu_model():
+    """A layer on the path whose gradient is zero (a ReLU that is off everywhere): no error."""
+    inp = keras.Input((20, 20, 2))
+    h = L.Conv2D(4, 3, name="pre")(inp)
+    h = L.ReLU(name="relu")(L.Lambda(lambda t: t - 100.0, name="shift")(h))
+    h = L.GlobalAveragePooling2D()(h)
+    return keras.Model(inp, L.Dense(3, activation="softmax")(h))
+
+
 rng = np.random.default_rng(0)
 x20 = rng.random((5, 20, 20, 2)).astype("float32")
 targets = [0, 1, 2, 3, 4]
@@ -132,6 +156,15 @@ for name, build, size in (("ResNet50", keras.applications.ResNet50, 64),
                                                       "eigencam").layer
 
 
+# --- a layer on the path with a zero gradient: all-zero maps, not an error -------------------------
+dead = set_numpy_weights(dead_relu_model(), 5)
+record("dead_relu/gradcam", explain(dead, x20, "gradcam", layer="pre"))
+
+side_model = SideBranch()
+side_model(x20[:1])
+set_numpy_weights(side_model, 6)
+
+
 # --- errors: the same type and message on every backend ------------------------------------------
 def outcome(fn):
     try:
@@ -155,6 +188,7 @@ errors = {
     "uint8": lambda: model_ex((x20 * 255).astype("uint8")),
     "cam_on_flatten": lambda: explain(with_input, x20, "cam"),
     "nan": lambda: model_ex(bad),
+    "unused_layer": lambda: explain(side_model, x20, layer="side"),
 }
 for name, fn in errors.items():
     results[f"error/{name}"] = outcome(fn)

@@ -241,12 +241,35 @@ def ray_local():
 
 
 def test_ray_writes_the_same_table_as_the_local_engine(data, spec, local_run, ray_local):
-    run = audit(data / "xrays", spec, data / "ray.parquet", size=SIZE, layer="layer4[-1]",
-                masks=data / "masks", batch_size=16, engine="ray", num_workers=2,
-                progress=False)
+    import logging
+
+    import ray.data  # noqa: F401  (configures Ray Data's loggers, which would drop our handler)
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.NOTSET)
+            self.seen = []
+
+        def emit(self, record):
+            self.seen.append(record)
+
+    records, data_logger = Records(), logging.getLogger("ray.data")
+    level = data_logger.level
+    data_logger.addHandler(records)
+    try:
+        run = audit(data / "xrays", spec, data / "ray.parquet", size=SIZE, layer="layer4[-1]",
+                    masks=data / "masks", batch_size=16, engine="ray", num_workers=2,
+                    progress=False)
+    finally:
+        data_logger.removeHandler(records)
     assert run.audited == 202 and run.errors == 2
     assert run.table().equals(local_run.table())
     assert ray_local.is_initialized()   # a Ray that the caller started is left running
+    # quiet: none of Ray Data's per-dataset INFO lines, nor its notice that its bars are off
+    noise = [f"{r.levelname} {r.getMessage()}" for r in records.seen
+             if r.levelno < logging.WARNING or "Progress bars" in r.getMessage()]
+    assert noise == []
+    assert data_logger.level == level   # and the caller's logging is as it was
 
 
 def test_ray_retries_a_killed_worker(data, tmp_path, ray_local):
@@ -303,3 +326,19 @@ def test_a_keras_model_file_is_audited_channels_last(data, tmp_path):
     probs = model.predict(x[..., None], verbose=0)
     assert table.column("pred").to_pylist() == probs.argmax(1).tolist()
     np.testing.assert_allclose(table.column("score").to_numpy(), probs.max(1), rtol=1e-5)
+
+
+def test_the_stderr_filter_drops_only_the_lines_it_names(capfd):
+    """Ray's C++ notice about Ray Data's actor arguments is dropped from fd 2, nothing else."""
+    import os
+
+    from gradcam_helpers.audit.run import _RAY_DATA_ACTOR_NOTICE, _without_stderr_lines
+
+    notice = (b"[2026-01-01 00:00:00,000 E 1 1] core_worker.cc:2465: Actor with class name: 'M' "
+              + _RAY_DATA_ACTOR_NOTICE + b". If the arguments ...\n")
+    with _without_stderr_lines(_RAY_DATA_ACTOR_NOTICE):
+        os.write(2, b"before\n" + notice + b"a real error\n")
+        os.write(2, b"no newline at the end")
+    os.write(2, b"\nafter\n" + notice)          # outside the block: untouched
+    err = capfd.readouterr().err
+    assert err == "before\na real error\nno newline at the end\nafter\n" + notice.decode()

@@ -137,16 +137,17 @@ def test_scorecam_comparison_runs_and_reports(bench, one_torch_thread):
     model = resnet18(num_classes=5, width=4).eval()
     x = torch.rand(1, 3, 96, 96)  # layer4: 3 × 3
     result = bench.measure_scorecam("tiny", model, "layer4", x, rounds=1)
-    assert set(result["wall_seconds"]) == {bench.SC_EXACT, bench.SC_EXACT_SOFTMAX, bench.SC_PREVIOUS,
-                                           bench.SC_PGC, bench.SC_TOPK}
+    assert set(result["wall_seconds"]) == {bench.SC_EXACT, bench.SC_EXACT_SOFTMAX, bench.SC_EAGER,
+                                           bench.SC_PREVIOUS, bench.SC_PGC, bench.SC_TOPK}
     assert result["channels"] == 32 and result["top_k"] == 8
     assert result["exact_vs_previous"] <= 1e-5  # exact means exact
+    assert result["exact_vs_eager"] <= 1e-5  # the model's inference copy changes nothing
     assert result["softmax_vs_pgc_correlation"] > 0.95
     assert all(v[0] > 0 for v in result["wall_seconds"].values())
     goals = bench.scorecam_goals(result)
     assert [g["goal"].split()[0] for g in goals] == ["Score-CAM"] * 3 and goals[0]["met"]
     lines = bench.scorecam_markdown([result])
-    assert sum(line.startswith("| tiny |") for line in lines) == 5
+    assert sum(line.startswith("| tiny |") for line in lines) == 6
 
 
 def test_keras_floor_requires_a_final_dense_layer(bench):

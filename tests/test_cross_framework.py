@@ -69,6 +69,53 @@ def test_automatic_layer_is_the_same_place(pair):
     assert explain(tm, torch.from_numpy(x.transpose(0, 3, 1, 2))).layer == "4"  # the ReLU after conv2
 
 
+def test_adapter_logits_are_the_scores_before_softmax_in_both_frameworks(pair):
+    """The public ``Adapter.logits`` of a fresh adapter: the model's output with its final softmax
+    bypassed, equal in both frameworks and to the pre-softmax values computed by hand."""
+    from gradcam_helpers import Explainer
+
+    km, tm, x = pair
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2))
+    k_adapter, t_adapter = Explainer(km).adapter, Explainer(tm).adapter   # not inspected yet
+    k_logits = k_adapter.logits(k_adapter.validate(x))
+    t_logits = t_adapter.logits(t_adapter.validate(xt))
+    assert k_logits.dtype == t_logits.dtype == np.float32 and k_logits.shape == (6, 4)
+    with torch.no_grad():
+        by_hand = tm[:-1].eval()(xt).numpy()          # everything but the nn.Softmax
+        probabilities = tm(xt).numpy()
+    np.testing.assert_allclose(t_logits, by_hand, atol=1e-6)
+    np.testing.assert_allclose(k_logits, by_hand, atol=1e-5)
+    # not the probabilities the models return, though they are these logits' softmax
+    assert np.abs(k_logits - probabilities).max() > 0.1
+    e = np.exp(k_logits - k_logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), km.predict(x, verbose=0), atol=1e-5)
+
+
+def test_adapter_weighted_layers_walk_the_same_layers_in_both_frameworks(pair):
+    """``Adapter.weighted_layers``: the layers with weights, input first, the same three in both
+    frameworks; writing a weight through the adapter changes the model (and only that weight)."""
+    from gradcam_helpers import Explainer
+
+    km, tm, x = pair
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2))
+    k_adapter, t_adapter = Explainer(km).adapter, Explainer(tm).adapter
+    k_layers = k_adapter.weighted_layers(k_adapter.validate(x))
+    t_layers = t_adapter.weighted_layers(t_adapter.validate(xt))
+    assert [name for name, _ in k_layers] == ["conv1", "conv2", "fc"]
+    assert [name for name, _ in t_layers] == ["0", "3", "7"]
+    for (_, kw), (_, tw) in zip(k_layers, t_layers):
+        k_values = [k_adapter.weight_value(w) for w in kw]
+        t_values = [t_adapter.weight_value(w) for w in tw]
+        assert [v.dtype for v in k_values + t_values] == [np.float64] * 4
+        assert sorted(v.size for v in k_values) == sorted(v.size for v in t_values)
+        assert np.isclose(sum(np.abs(v).sum() for v in k_values), sum(np.abs(v).sum() for v in t_values))
+    twin = torch_twin(km)
+    adapter = Explainer(twin).adapter
+    (name, (weight, bias)), *_ = adapter.weighted_layers(adapter.validate(xt))
+    adapter.assign_weight(bias, np.arange(5.0))
+    assert torch.equal(twin[0].bias, torch.arange(5.0)) and torch.equal(twin[3].bias, tm[3].bias)
+
+
 # A network you can follow with a pencil: a 2×2 one-channel image, a 1×1 convolution with two
 # filters (+1 and −1, no bias), ReLU, global average pooling, and a Dense layer W = [[1, 0], [0, 1]]
 # with no bias, so logit_c = mean of channel c.

@@ -2,18 +2,26 @@
 stub does not, and wrong answers a learner might write fail (with the hint they should get).
 
 Add a lesson by adding a row to ``LESSONS`` and its wrong answers to ``WRONG_BODIES`` /
-``WRONG_FUNCTIONS``; the tests below are the same for all lessons.
+``WRONG_FUNCTIONS``; the tests below are the same for all lessons. An exercise is a function
+checked by ``check_<name>(<name>)`` (or by the checker ``checker_names`` gives), or, in a quiz
+lesson (10), a variable ``answer_qNN`` checked by ``check_answer("qNN", answer_qNN)``. What only
+one lesson has (lesson 10's question texts and computed answers) is tested at the end.
 """
 from __future__ import annotations
 
+import functools
 import importlib
-from dataclasses import dataclass
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from gradcam_helpers.exercises import STUB, define, replace_solutions, solution_cells
+from gradcam_helpers.exercises import STUB, define, has_solution, replace_solutions, solution_cells
+from gradcam_helpers.exercises.lesson10 import QUESTIONS, check_answer
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -23,11 +31,25 @@ class Lesson:
     notebook: str                       # file name in notebooks/
     exercises: tuple[str, ...]          # function names; the checker is check_<name>
     needs: tuple[str, ...] = ()         # modules the solutions import (skipped when missing)
+    checker_names: dict[str, str] = field(default_factory=dict)  # exercise -> checker, if not check_<name>
+    quiz: bool = False                  # exercises are answer_qNN variables, checked by check_answer
 
     @property
     def checkers(self):
         number = self.notebook[:2]
         return importlib.import_module(f"gradcam_helpers.exercises.lesson{number}")
+
+    def checker(self, name: str):
+        """The callable that checks the learner's ``name``."""
+        if self.quiz:
+            return functools.partial(self.checkers.check_answer, name.removeprefix("answer_"))
+        return getattr(self.checkers, self.checker_names.get(name, f"check_{name}"))
+
+    def check_call(self, name: str) -> str:
+        """The call the notebook's check cell makes."""
+        if self.quiz:
+            return f'check_answer("{name.removeprefix("answer_")}", {name})'
+        return f"{self.checker_names.get(name, f'check_{name}')}({name})"
 
 
 LESSONS = {
@@ -42,6 +64,10 @@ LESSONS = {
     "08": Lesson("08_pretrained_cat.ipynb", ("top_k", "integrated_gradients", "left_share")),
     "09": Lesson("09_compare_methods.ipynb", ("deletion_images", "average_drop", "rank_corr"),
                  needs=("scipy",)),
+    "10": Lesson("10_exam_review.ipynb", tuple(f"answer_{qid}" for qid in QUESTIONS), quiz=True),
+    "11": Lesson("11_dataset_audit.ipynb", ("flag_rate_by_folder", "accuracy_with_and_without"),
+                 needs=("pandas",),
+                 checker_names={"accuracy_with_and_without": "check_accuracy_without_flag"}),
 }
 
 # (lesson, exercise, body that replaces the solution, a phrase the checker's message must contain
@@ -197,6 +223,19 @@ WRONG_BODIES = [
      "同順位"),
     ("09", "rank_corr", "return float(np.corrcoef(rankdata(np.ravel(a)), rankdata(np.ravel(b)))[0, 1])",
      "一定"),
+    # q17 has no listed slips: any other number gets the question's hint
+    ("10", "answer_q17", "answer_q17 = 1.0", QUESTIONS["q17"].hint),
+    # counts the unreadable image's row (its flag is None, read as False)
+    ("11", "flag_rate_by_folder", "return df[flag].fillna(False).astype(bool)"
+                                  ".groupby(df['folder']).mean().to_dict()", "読めなかった"),
+    # accuracy over all rows, flagged or not, for both numbers
+    ("11", "accuracy_with_and_without", "ok = df[df['error'].isna()]\n"
+                                        "a = float((ok['pred'] == ok['label']).mean())\nreturn a, a",
+     "フラグのある 5 枚"),
+] + [
+    # lesson 10: every slip the checker knows gets its reason
+    ("10", f"answer_{qid}", f"answer_{qid} = {wrong!r}", f"不正解です。{why}")
+    for qid, q in QUESTIONS.items() for wrong, why in q.why_wrong.items()
 ]
 
 # (lesson, checker name, a whole wrong function, the phrase its message must contain)
@@ -227,7 +266,7 @@ def _cells(key: str) -> dict[str, str]:
 
 
 def _checker(key: str, name: str):
-    return getattr(_lesson(key).checkers, f"check_{name}")
+    return _lesson(key).checker(name)
 
 
 EXERCISES = [(key, name) for key, lesson in LESSONS.items() for name in lesson.exercises]
@@ -241,8 +280,8 @@ def test_notebook_has_the_tabled_exercises_and_their_check_cells(key):
     nb = nbformat.read(NOTEBOOKS / lesson.notebook, as_version=4)
     sources = [c.source for c in nb.cells if c.cell_type == "code"]
     for name in lesson.exercises:
-        assert any(f"check_{name}({name})" in s for s in sources), (
-            f"{lesson.notebook}: no check cell calls check_{name}({name})")
+        call = lesson.check_call(name)
+        assert any(call in s for s in sources), f"{lesson.notebook}: no check cell calls {call}"
 
 
 @pytest.mark.parametrize("key, name", EXERCISES, ids=IDS)
@@ -281,3 +320,97 @@ def test_wrong_function_gets_its_hint(key, checker, source, hint):
 def test_every_lesson_has_wrong_answers_for_every_exercise():
     covered = {(k, n) for k, n, _, _ in WRONG_BODIES}
     assert covered == set(EXERCISES), sorted(set(EXERCISES) - covered)
+
+
+# --- lesson 10 (E資格 review): what only a quiz has -------------------------------------------
+
+@pytest.fixture(scope="module")
+def lesson10_cells():
+    return nbformat.read(NOTEBOOKS / LESSONS["10"].notebook, as_version=4).cells
+
+
+def _question_cells(cells, qid):
+    """(markdown, answer cell, check cell) of one question: the check cell follows the answer cell."""
+    n = int(qid[1:])
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown" and cell.source.startswith(f"**問 {n}** "):
+            return cell, cells[i + 1], cells[i + 2]
+    raise AssertionError(f"no markdown cell starts with **問 {n}**")
+
+
+def test_lesson10_at_least_fifteen_questions_cover_the_syllabus():
+    assert len(QUESTIONS) >= 15
+    topics = " ".join(q.topic for q in QUESTIONS.values())
+    for word in ("CAM", "GAP", "ReLU", "softmax", "層", "形", "Grad-CAM++", "Score-CAM", "Guided",
+                 "Sanity", "Integrated Gradients", "局所", "LIME", "SHAP", "Shapley"):
+        assert word in topics, word
+
+
+@pytest.mark.parametrize("qid", sorted(QUESTIONS))
+def test_lesson10_notebook_shows_the_question_as_the_checker_knows_it(lesson10_cells, qid, capsys):
+    text, answer, check = _question_cells(lesson10_cells, qid)
+    q = QUESTIONS[qid]
+    assert f"({q.topic})" in text.source
+    shown = re.findall(r"^- \(([a-z])\) (.*)$", text.source, re.M)
+    assert shown == list(q.choices.items())
+    assert answer.cell_type == "code" and has_solution(answer.source)
+    assert f"answer_{qid} = " in answer.source
+    assert repr(q.answer) not in replace_solutions(answer.source)     # the student copy is blank
+    assert check.cell_type == "code" and check.source.strip() == f'check_answer("{qid}", answer_{qid})'
+    # the right answer prints the worked explanation, and the executed notebook shows it did
+    check_answer(qid, define(answer.source, f"answer_{qid}"))
+    assert q.explanation in capsys.readouterr().out
+    assert any("正解です" in o.get("text", "") for o in check.outputs)
+
+
+def test_lesson10_every_wrong_choice_has_a_reason():
+    for qid, q in QUESTIONS.items():
+        if q.kind == "choice":
+            assert q.answer in q.choices, qid
+            assert set(q.why_wrong) == set(q.choices) - {q.answer}, qid
+
+
+def test_lesson10_unanswered_and_malformed_answers_say_what_to_enter():
+    with pytest.raises(AssertionError, match="まだ答えていません"):
+        check_answer("q01", None)
+    with pytest.raises(AssertionError, match="選択肢の記号"):
+        check_answer("q01", "e")
+    with pytest.raises(AssertionError, match="数を 1 つ"):
+        check_answer("q04", "121")
+    with pytest.raises(AssertionError, match="タプル"):
+        check_answer("q09", 11)
+    with pytest.raises(AssertionError, match="もう一度|hint|Σ|平均|形"):
+        check_answer("q04", 100)
+    with pytest.raises(KeyError, match="unknown question"):
+        check_answer("q99", "a")
+    check_answer("q01", " A ")          # case and spaces are forgiven
+    check_answer("q09", [11, 11, 64])   # a list is a shape too
+
+
+def test_lesson10_numeric_answers_are_computed_not_made_up():
+    pytest.importorskip("keras")
+    from gradcam_helpers.models.keras_mnist import build_mnist_cnn
+
+    model = build_mnist_cnn()
+    h, w, k = model.get_layer("conv2").output.shape[1:]
+    assert QUESTIONS["q09"].answer == (h, w, k)
+    assert QUESTIONS["q04"].answer == h * w
+    assert QUESTIONS["q10"].answer == k
+
+
+def test_lesson10_shapley_answer_follows_from_the_game_in_the_question(lesson10_cells):
+    text, _, _ = _question_cells(lesson10_cells, "q21")
+    values = {}
+    for members, value in re.findall(r"v\(\\\{([A-C,]+)\\\}\)=(\d+)", text.source):
+        values[frozenset(members.split(","))] = float(value)
+    values[frozenset()] = 0.0
+    assert len(values) == 8
+    players = ["A", "B", "C"]
+    phi = {}
+    for p in players:
+        others = [q for q in players if q != p]
+        phi[p] = sum(math.factorial(len(s)) * math.factorial(2 - len(s)) / 6
+                     * (values[frozenset(s) | {p}] - values[frozenset(s)])
+                     for r in range(3) for s in itertools.combinations(others, r))
+    assert math.isclose(sum(phi.values()), values[frozenset(players)])
+    assert math.isclose(phi["A"], QUESTIONS["q21"].answer)

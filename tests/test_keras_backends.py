@@ -134,7 +134,17 @@ EXPECTED_ERRORS = {
     "uint8": r"ValueError: images are uint8",
     "cam_on_flatten": r"ValueError: CAM needs .*GlobalAveragePooling2D.*gradcam",
     "nan": r"ValueError: .*NaN",
+    # a layer the score does not use (called, its output dropped): on JAX too, where the gradient
+    # would otherwise be silently zero
+    "unused_layer": r"RuntimeError: the score does not depend on layer 'side'; pick a layer on the path",
 }
+
+
+def test_a_zero_gradient_on_the_path_gives_empty_maps_not_an_error(runs):
+    for backend in AVAILABLE:
+        maps = runs[backend]["dead_relu/gradcam/maps"]
+        assert maps.shape == (5, 20, 20) and np.isfinite(maps).all(), backend
+        assert maps.max() == 0, backend
 
 
 def test_bad_input_gives_the_same_clear_error_on_every_backend(runs):

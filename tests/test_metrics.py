@@ -294,8 +294,28 @@ def test_sanity_check_on_a_model_without_weights():
 def test_model_scores_reads_logits_for_both_frameworks():
     torch = pytest.importorskip("torch")
     model = torch.nn.Sequential(_torch_cnn(), torch.nn.Softmax(dim=1))
-    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    score = metrics.model_scores(model)
+    x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    score = metrics.model_scores(model, batch_size=2)       # batches of 2, 2 and 1
     with torch.no_grad():
         expected = model[0].eval()(x).numpy()
-    assert np.allclose(score(x.numpy()), expected, atol=1e-5)
+    got = score(x.numpy())
+    assert got.shape == (5, 4) and got.dtype == np.float32
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_model_scores_keras_bypasses_a_final_softmax():
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    dense = keras.layers.Dense(3, activation="softmax", name="predictions")
+    model = keras.Model(inputs, dense(h))
+    x = np.random.default_rng(1).random((3, 8, 8, 3)).astype("float32")
+    features = keras.Model(inputs, h).predict(x, verbose=0)
+    kernel, bias = dense.get_weights()
+    expected = features @ kernel + bias
+    got = metrics.model_scores(model, batch_size=2)(x)
+    assert got.shape == (3, 3) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.abs(got - model.predict(x, verbose=0)).max() > 0.05     # not the probabilities

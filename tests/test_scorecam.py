@@ -140,3 +140,90 @@ def test_pgc_style_recipe_gives_nearly_the_same_maps(bench):
     theirs = bench.pgc_style_scorecam(model, model.layer4, x)
     corr = np.corrcoef(ours.maps.ravel(), theirs.ravel())[0, 1]
     assert corr > 0.99, corr
+
+
+# ------------------------------------------------------------------ the inference copy (fast=True)
+
+
+def test_inference_copy_gives_the_eager_maps_and_leaves_the_model_untouched():
+    """BatchNorm folded and channels-last: the same maps as the model itself (1e-5), on a random
+    and a trained ResNet; the user's model keeps its memory format, modes and (no) hooks."""
+    from gradcam_helpers.models.torch_resnet import build_resnet
+
+    torch.manual_seed(0)
+    random_model = build_resnet("resnet18", num_classes=5, width=8).train()
+    trained, x_trained = trained_tiny_resnet()
+    for model, x in ((random_model, torch.rand(2, 3, 48, 48)), (trained, x_trained)):
+        storage = [(p.data_ptr(), p.stride()) for p in model.parameters()]
+        fast = Explainer(model, layer="layer4")
+        slow = Explainer(model, layer="layer4", score_cam_fast=False)
+        a, b = fast(x, "scorecam").maps, slow(x, "scorecam").maps
+        assert fast.adapter.inference_copy() is not None  # the fast path really ran
+        np.testing.assert_allclose(a, b, atol=1e-5)
+        assert a.max() > 0.99 and np.ptp(a) > 0.1  # real maps, not empty ones
+        assert [(p.data_ptr(), p.stride()) for p in model.parameters()] == storage
+        assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert random_model.training and all(m.training for m in random_model.modules())
+
+
+def test_inference_copy_is_rebuilt_when_the_model_changes():
+    from gradcam_helpers.models.torch_resnet import build_resnet
+
+    torch.manual_seed(0)
+    model = build_resnet("resnet18", num_classes=3, width=8).eval()
+    x = torch.rand(1, 3, 96, 96)
+    ex = Explainer(model, layer="layer4")
+    before = ex(x, "scorecam", target=0).maps
+    first = ex.adapter.inference_copy()
+    assert ex.adapter.inference_copy() is first  # reused while nothing changed
+    with torch.no_grad():  # a weight updated in place, as an optimiser step does
+        model.fc.weight.mul_(-1.0)
+        model.layer4[1].bn2.running_var.mul_(4.0)
+    after = ex(x, "scorecam", target=0).maps
+    assert ex.adapter.inference_copy() is not first
+    reference = Explainer(model, layer="layer4", score_cam_fast=False)(x, "scorecam", target=0).maps
+    np.testing.assert_allclose(after, reference, atol=1e-5)
+    assert np.abs(after - before).max() > 1e-3  # so a stale copy would fail the check above
+
+
+class DataDependent(nn.Module):
+    """Control flow on the data: torch.fx cannot trace it, so the model itself runs."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU())
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = self.features(x)
+        if h.mean() > 1e9:  # never true, but fx cannot know
+            h = h * 0
+        return self.fc(h.mean((2, 3)))
+
+
+def test_a_model_fx_cannot_trace_runs_as_it_is():
+    model = DataDependent().eval()
+    x = torch.rand(2, 3, 12, 12)
+    ex = Explainer(model, layer="features")
+    maps = ex(x, "scorecam").maps
+    assert ex.adapter.inference_copy() is None
+    np.testing.assert_allclose(maps, Explainer(model, layer="features", score_cam_fast=False)(
+        x, "scorecam").maps, atol=1e-6)
+
+
+def test_a_copy_that_scores_differently_is_dropped(monkeypatch):
+    """The copy is checked against the model on the first masks; a mismatch means the model runs."""
+    from gradcam_helpers.models.torch_resnet import build_resnet
+
+    torch.manual_seed(0)
+    model = build_resnet("resnet18", num_classes=3, width=8).eval()
+    x = torch.rand(1, 3, 32, 32)
+    ex = Explainer(model, layer="layer4")
+    fused, final = ex.adapter.inference_copy()
+    with torch.no_grad():
+        fused.fc.bias.add_(5.0)  # the copy now gives other scores
+    maps = ex(x, "scorecam").maps
+    assert ex.adapter.inference_copy() is None  # dropped for this state of the model
+    np.testing.assert_allclose(maps, Explainer(model, layer="layer4", score_cam_fast=False)(
+        x, "scorecam").maps, atol=1e-6)

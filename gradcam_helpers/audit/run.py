@@ -6,6 +6,9 @@ the same table; only where the batches run differs.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +203,10 @@ def start_local_ray(num_cpus: int, attempts: int = 3, **init_options: Any) -> No
 
     Ray gives its node 30 s to come up; on an overloaded machine (a shared CI runner) that can
     pass, so a start that times out is tried up to ``attempts`` times before the error is raised.
+
+    Ray's own choice of token authentication for the new local cluster (on, its default) is not
+    announced: that warning is meant for clusters others can reach, and this one is private to
+    the run.
     """
     import logging
 
@@ -207,14 +214,73 @@ def start_local_ray(num_cpus: int, attempts: int = 3, **init_options: Any) -> No
 
     options = dict(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                    logging_level=logging.WARNING, **init_options)
-    for attempt in range(attempts):
-        try:
-            ray.init(**options)
+    token_logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    level = token_logger.level
+    token_logger.setLevel(logging.ERROR)
+    try:
+        for attempt in range(attempts):
+            try:
+                ray.init(**options)
+                return
+            except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
+                ray.shutdown()
+                if "timed out during startup" not in str(err) or attempt == attempts - 1:
+                    raise
+    finally:
+        token_logger.setLevel(level)
+
+
+#: Ray's C++ core logs this at ERROR for every Ray Data actor pool: Ray Data itself puts the
+#: actors' constructor arguments in the object store and keeps them alive for the whole run
+#: (ray-project/ray#53727), so it says nothing about this run; no Python logger controls it
+_RAY_DATA_ACTOR_NOTICE = b"has constructor arguments in the object store and max_restarts > 0"
+
+
+@contextlib.contextmanager
+def _without_stderr_lines(*fragments: bytes):
+    """Drop the lines written to file descriptor 2 that contain one of ``fragments`` while the
+    block runs; every other line goes through unchanged (line by line).
+
+    Only where fd 2 is not a terminal (a Jupyter kernel, whose saved outputs it keeps; a log
+    file): in a terminal, where progress bars redraw a line in place, nothing is touched.
+    """
+    import threading
+
+    try:
+        if os.isatty(2):
+            yield
             return
-        except Exception as err:  # Ray raises a bare Exception when its node starts too slowly
-            ray.shutdown()
-            if "timed out during startup" not in str(err) or attempt == attempts - 1:
-                raise
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (some embedded interpreters)
+        yield
+        return
+    read_end, write_end = os.pipe()
+    sys.stderr.flush()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward(line: bytes) -> None:
+        if line and not any(f in line for f in fragments):
+            os.write(saved, line)
+
+    def pump() -> None:
+        pending = b""
+        with os.fdopen(read_end, "rb", buffering=0) as source:
+            while chunk := source.read(65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    forward(line + b"\n")
+        forward(pending)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)        # the pipe's last write end closes: the pump reads to its end
+        thread.join(timeout=5)
+        os.close(saved)
 
 
 def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_workers: int,
@@ -233,9 +299,14 @@ def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_wor
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         started = True
-    data_logger = logging.getLogger("ray.data")
-    level = data_logger.level
-    data_logger.setLevel(logging.WARNING)   # no per-dataset INFO lines between the progress
+    import ray.data  # configures Ray Data's loggers on first import: set their levels after it
+
+    # Ray Data logs INFO lines per dataset (plan, start, finish) and a warning that its progress
+    # bars are off: this run has its own bar, so only Ray Data's warnings and errors get through
+    quiet = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
+    levels = {name: logging.getLogger(name).level for name in quiet}
+    for name, level in quiet.items():
+        logging.getLogger(name).setLevel(level)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
@@ -252,9 +323,11 @@ def _run_ray(settings: AuditSettings, todo, batch_size: int, collect, *, num_wor
             configured_worker(settings), batch_size=batch_size,
             batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_cpus=1, num_gpus=num_gpus or None)
-        for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            collect(table)
+        with _without_stderr_lines(_RAY_DATA_ACTOR_NOTICE):
+            for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                collect(table)
     finally:
-        data_logger.setLevel(level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
         if started:
             ray.shutdown()

@@ -69,7 +69,9 @@ def solution_cells(notebook) -> dict[str, str]:
     """``{function name: cell source}`` for every cell of a notebook that holds a solution block.
 
     The exercise convention puts the solution inside ``def name(...)``; the first ``def`` of the
-    cell names it. Tests use this to run the committed solution against its checker.
+    cell names it. A quiz cell without a ``def`` (``answer_q01 = "a"`` between the markers) is
+    named by the first variable its solution assigns. Tests use this to run the committed solution
+    against its checker.
     """
     import nbformat
 
@@ -77,11 +79,26 @@ def solution_cells(notebook) -> dict[str, str]:
     cells: dict[str, str] = {}
     for cell in nb.cells:
         if cell.cell_type == "code" and has_solution(cell.source):
-            name = cell.source.split("def ", 1)[1].split("(", 1)[0].strip()
+            name = _exercise_name(cell.source)
+            if name is None:
+                raise ValueError(f"{notebook}: an exercise cell neither defines a function nor "
+                                 f"assigns a variable in its solution:\n{cell.source}")
             if name in cells:
                 raise ValueError(f"{notebook}: two exercise cells define {name}()")
             cells[name] = cell.source
     return cells
+
+
+def _exercise_name(source: str) -> str | None:
+    """The first ``def`` of a cell, else the first variable assigned inside its solution block."""
+    found = re.search(r"^\s*def\s+(\w+)\s*\(", source, re.M)
+    if found:
+        return found.group(1)
+    for line in split_solution_lines(source)[1]:
+        found = re.match(r"\s*([A-Za-z_]\w*)\s*=(?!=)", line)
+        if found:
+            return found.group(1)
+    return None
 
 
 def define(source: str, name: str, namespace: dict | None = None):
