@@ -2,7 +2,7 @@
 
 Run it on demand (it is not part of ``make test``)::
 
-    make bench                                            # ~15 minutes on a quiet 2-core CPU
+    make bench                                            # 20+ minutes on a quiet 2-core CPU
     .venv/bin/python benchmarks/bench_cam.py --quick      # batch 1 only, fewer rounds, no Score-CAM
     .venv/bin/python benchmarks/bench_cam.py --only torch # or --only keras
     .venv/bin/python benchmarks/bench_cam.py --only torch --scorecam-width 16 --scorecam-size 112
