@@ -808,7 +808,10 @@ def markdown(results: Sequence[CaseResult], goal_rows: Sequence[dict], meta: dic
              scorecam: Sequence[dict] = ()) -> str:
     """The report: one table of timings, one of goals, and the notes."""
     versions = meta.get("versions", {})
-    shared = max(meta["load_start"], meta["load_end"]) > 0.5 * (os.cpu_count() or 1)
+    # the load average at the end counts the benchmark's own threads: only what is above them is others'
+    cores = os.cpu_count() or 1
+    shared = (meta["load_start"] > 0.5 * cores
+              or meta["load_end"] - float(meta.get("threads") or 0) > 0.5 * cores)
     lines = [
         f"# CAM engine benchmark — {meta['date']}", "",
         f"{meta['machine']}; {meta['threads']} threads per framework; "

@@ -218,3 +218,13 @@ def test_pixel_attributions_get_rows(bench, one_torch_thread):
                                           "guided_backprop", "guided_gradcam"}
     assert set(bench.pixel_methods()) <= names
     assert all(row["best_seconds"] > 0 for row in result.rows if row["variant"] in names)
+
+
+def test_the_report_calls_the_cpu_shared_only_for_load_beyond_its_own_threads(bench, monkeypatch):
+    """The load average at the end counts the benchmark's own threads; only the rest is others'."""
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    meta = {"date": "today", "machine": "test", "threads": 2, "versions": {}, "warmup": 1,
+            "rounds": "1", "load_start": 0.2, "load_end": 2.1, "notes": []}
+    assert "shared with other work" not in bench.markdown([], [], meta)
+    assert "shared with other work" in bench.markdown([], [], {**meta, "load_end": 4.5})
+    assert "shared with other work" in bench.markdown([], [], {**meta, "load_start": 1.8})
