@@ -68,6 +68,7 @@ LESSONS = {
     "11": Lesson("11_dataset_audit.ipynb", ("flag_rate_by_folder", "accuracy_with_and_without"),
                  needs=("pandas",),
                  checker_names={"accuracy_with_and_without": "check_accuracy_without_flag"}),
+    "12": Lesson("12_keras_backends.ipynb", ("gradcam_weights",), needs=("jax",)),
 }
 
 # (lesson, exercise, body that replaces the solution, a phrase the checker's message must contain
@@ -232,6 +233,25 @@ WRONG_BODIES = [
     ("11", "accuracy_with_and_without", "ok = df[df['error'].isna()]\n"
                                         "a = float((ok['pred'] == ok['label']).mean())\nreturn a, a",
      "フラグのある 5 枚"),
+    # sums the gradient over positions instead of averaging
+    ("12", "gradcam_weights", "import jax\ng = jax.grad(lambda a: head(a)[target])(activations)\n"
+                              "return np.asarray(g).sum(axis=(0, 1))", "合計"),
+    # differentiates the sum of every class's score
+    ("12", "gradcam_weights", "import jax\ng = jax.grad(lambda a: head(a).sum())(activations)\n"
+                              "return np.asarray(g).mean(axis=(0, 1))", "すべてのクラス"),
+    # differentiates the probability after softmax
+    ("12", "gradcam_weights", "import jax\n"
+                              "g = jax.grad(lambda a: jax.nn.softmax(head(a))[target])(activations)\n"
+                              "return np.asarray(g).mean(axis=(0, 1))", "softmax"),
+    # returns the whole gradient, not one weight per channel
+    ("12", "gradcam_weights", "import jax\nreturn np.asarray(jax.grad(lambda a: head(a)[target])"
+                              "(activations))", "形"),
+    # returns a JAX array
+    ("12", "gradcam_weights", "import jax\n"
+                              "return jax.grad(lambda a: head(a)[target])(activations).mean(axis=(0, 1))",
+     "NumPy"),
+    # returns zeros: weights of the right shape that are not the gradient
+    ("12", "gradcam_weights", "return np.full(activations.shape[-1], 0.0)", None),
 ] + [
     # lesson 10: every slip the checker knows gets its reason
     ("10", f"answer_{qid}", f"answer_{qid} = {wrong!r}", f"不正解です。{why}")
