@@ -104,6 +104,7 @@ class TorchAdapter(Adapter):
     def __init__(self, model, layer=None, score_fn: Callable | None = None):
         super().__init__(model, layer, score_fn)
         self._modules: dict[str, Any] = {}
+        self._inference: tuple | None = None  # (key of the model's state, inference_copy()'s result)
 
     # -------------------------------------------------------------------- inputs
 
@@ -414,7 +415,7 @@ class TorchAdapter(Adapter):
 
         key = (self._structure(),
                tuple((t.data_ptr(), t._version) for t in (*self.model.parameters(), *self.model.buffers())))
-        cached = getattr(self, "_inference", None)
+        cached = self._inference
         if cached is not None and cached[0][1] == key[1] and len(cached[0][0]) == len(key[0]) \
                 and all(a is b for a, b in zip(cached[0][0], key[0])):
             return cached[1]
