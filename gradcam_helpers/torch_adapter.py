@@ -104,7 +104,7 @@ class TorchAdapter(Adapter):
     def __init__(self, model, layer=None, score_fn: Callable | None = None):
         super().__init__(model, layer, score_fn)
         self._modules: dict[str, Any] = {}
-        self._inference: tuple | None = None  # (key of the model's state, inference_copy()'s result)
+        self._inference: tuple | None = None  # (the weights' state, inference_copy()'s result)
 
     # -------------------------------------------------------------------- inputs
 
@@ -176,6 +176,9 @@ class TorchAdapter(Adapter):
 
     def _structure(self) -> tuple:
         return tuple(self.model.modules())
+
+    def _forget(self) -> None:
+        self._inference = None  # the copy was traced through the old modules
 
     def _is_leaf(self, module) -> bool:
         return not list(module.children())
@@ -402,8 +405,8 @@ class TorchAdapter(Adapter):
         (or a linear layer) is folded into its weights, and its 4-D weights are stored
         channels-last. On a CPU that makes a ResNet's forward pass 1.3–1.5× faster, with scores
         equal to the model's up to float rounding (about 1e-6 relative). Built once and rebuilt when
-        the model's structure or any parameter or buffer changed (a module swapped, a weight updated
-        in place, a training step); None when ``torch.fx`` cannot trace the model (control flow
+        any parameter or buffer changed (a weight updated in place, a training step) or when
+        :meth:`inspect` (run by every ``capture``) sees a new structure (a module swapped); None when ``torch.fx`` cannot trace the model (control flow
         that depends on the data, calls it cannot follow) or when a copy once gave other scores.
 
         Returns
@@ -413,12 +416,9 @@ class TorchAdapter(Adapter):
         """
         import torch
 
-        key = (self._structure(),
-               tuple((t.data_ptr(), t._version) for t in (*self.model.parameters(), *self.model.buffers())))
-        cached = self._inference
-        if cached is not None and cached[0][1] == key[1] and len(cached[0][0]) == len(key[0]) \
-                and all(a is b for a, b in zip(cached[0][0], key[0])):
-            return cached[1]
+        key = tuple((t.data_ptr(), t._version) for t in (*self.model.parameters(), *self.model.buffers()))
+        if self._inference is not None and self._inference[0] == key:
+            return self._inference[1]
         copy = None
         try:
             import torch.fx.experimental.optimization as fx_optimization

@@ -180,7 +180,28 @@ def test_inference_copy_is_rebuilt_when_the_model_changes():
         model.fc.weight.mul_(-1.0)
         model.layer4[1].bn2.running_var.mul_(4.0)
     after = ex(x, "scorecam", target=0).maps
-    assert ex.adapter.inference_copy() is not first
+    rebuilt = ex.adapter.inference_copy()
+    assert rebuilt is not None and rebuilt is not first  # a new copy, not one dropped for a mismatch
+    reference = Explainer(model, layer="layer4", score_cam_fast=False)(x, "scorecam", target=0).maps
+    np.testing.assert_allclose(after, reference, atol=1e-5)
+    assert np.abs(after - before).max() > 1e-3  # so a stale copy would fail the check above
+
+
+def test_inference_copy_is_rebuilt_when_a_module_is_swapped():
+    """A module without parameters swapped between two calls: the weights are the same, the model
+    is not (inspect() sees the new structure and drops the copy)."""
+    from gradcam_helpers.models.torch_resnet import build_resnet
+
+    torch.manual_seed(0)
+    model = build_resnet("resnet18", num_classes=3, width=8).eval()
+    x = torch.rand(1, 3, 96, 96)
+    ex = Explainer(model, layer="layer4")
+    before = ex(x, "scorecam", target=0).maps
+    first = ex.adapter.inference_copy()
+    model.layer4[1].relu = nn.Tanh()
+    after = ex(x, "scorecam", target=0).maps
+    rebuilt = ex.adapter.inference_copy()
+    assert rebuilt is not None and rebuilt is not first  # a new copy, not one dropped for a mismatch
     reference = Explainer(model, layer="layer4", score_cam_fast=False)(x, "scorecam", target=0).maps
     np.testing.assert_allclose(after, reference, atol=1e-5)
     assert np.abs(after - before).max() > 1e-3  # so a stale copy would fail the check above
