@@ -304,8 +304,9 @@ def load_or_train_keras(model_path: Path, config: dict, train: Callable[[], tupl
 
 
 def _short(path: Path) -> str:
-    """``.cache/name.keras``: the folder and the file, without the machine-specific prefix."""
-    return f"{path.parent.name}/{path.name}"
+    """The file's name inside the cache folder: the same in every lesson and on every machine
+    (the folder itself is machine-specific: ``.cache/`` or ``$GRADCAM_CACHE``)."""
+    return path.name
 
 
 def _one_hot(y: np.ndarray) -> np.ndarray:
