@@ -13,9 +13,10 @@ Four patterns, each measured per map and summarised over a set:
     reads a cue spread over the whole frame gives such maps; lesson 07 shows one whose maxima
     land in a corner by chance in about a quarter of its maps).
 ``uniform``
-    A near-uniform (or empty) map: the explanation points nowhere in particular. Measure: the
-    *flatness* ``mean(map) / max(map)``, 1 for a constant map, about the lit area's share for a
-    single blob.
+    A near-uniform (or empty) map: no region stands out. That need not mean the model looks
+    nowhere: a cue spread over the whole frame (a scanner's grid lines, noise or exposure) gives
+    such maps too (lesson 07 trains a model on one). Measure: the *flatness*
+    ``mean(map) / max(map)``, 1 for a constant map, about the lit area's share for a single blob.
 ``outside_roi``
     Attention outside the region of interest (e.g. the lungs). Measure: the fraction of the
     map's mass outside the ROI mask.
@@ -60,7 +61,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 
 _LABELS_JA = {
     "corner": "画像の隅に注目が集中",
-    "uniform": "ほぼ一様（どこも見ていない）マップ",
+    "uniform": "ほぼ一様なマップ（特定の場所を指さない: 画像全体に広がった手がかりの可能性）",
     "outside_roi": "関心領域（ROI）の外に注目",
     "one_side": "いつも同じ片側だけに注目",
 }
