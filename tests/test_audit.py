@@ -342,3 +342,32 @@ def test_the_stderr_filter_drops_only_the_lines_it_names(capfd):
     os.write(2, b"\nafter\n" + notice)          # outside the block: untouched
     err = capfd.readouterr().err
     assert err == "before\na real error\nno newline at the end\nafter\n" + notice.decode()
+
+
+def test_folder_figure_draws_each_patterns_own_rule():
+    """The folder figure's bar and dashed line for a pattern are the number and threshold its set
+    rule uses: a share of flagged maps against set_fraction, but for one_side the |mean balance|
+    against side_bias_threshold — so a one_side bar that crosses its line means the pattern."""
+    from matplotlib.collections import LineCollection
+
+    from gradcam_helpers.audit.report import PATTERNS, _folder_figures
+    from gradcam_helpers.audit.worker import THUMB_SIZE
+
+    share = {"corner": 0.6, "uniform": 0.0, "outside_roi": 0.1, "one_side": 0.4}
+    summary = {"settings": {}, "by_folder": {
+        "a": {"fraction_flagged": dict(share), "side_bias": -0.2},
+        "b": {"fraction_flagged": dict(share, one_side=0.9), "side_bias": 0.7}}}
+    thumb = [128] * (THUMB_SIZE * THUMB_SIZE)
+    ok = pa.table({"folder": ["a", "b"], "thumb": [thumb, thumb]})
+    fig = _folder_figures(ok, summary)
+    ax = fig.axes[0]
+    heights = [round(bar.get_height(), 6) for bar in ax.patches]
+    k = PATTERNS.index("one_side")
+    # folder a's bars, then folder b's: one_side shows |side_bias|, not the flagged share
+    assert heights[:len(PATTERNS)] == [0.6, 0.0, 0.1, 0.2]
+    assert heights[len(PATTERNS) + k] == 0.7
+    levels = sorted(round(float(seg[0][1]), 6) for c in ax.collections if isinstance(c, LineCollection)
+                    for seg in c.get_segments())
+    assert levels == sorted([DEFAULT_THRESHOLDS["set_fraction"]] * 3 + [DEFAULT_THRESHOLDS["side_bias_threshold"]])
+    import matplotlib.pyplot as plt
+    plt.close(fig)

@@ -158,20 +158,31 @@ def _overlay_grid(table, paths: list[str], settings: dict, title: str, value: st
 
 def _folder_figures(ok, summary: dict):
     folders = list(summary["by_folder"])
+    thresholds = {**DEFAULT_THRESHOLDS, **(summary["settings"].get("thresholds") or {})}
     fig, axes = _figure(1, 2, 4.2)
     ax = axes[0, 0]
     width = 0.8 / max(1, len(folders))
+    # each pattern's bar is the number its set rule looks at, and its dashed line that rule's
+    # threshold: the share of flagged maps (set_fraction) for three patterns; for one_side the
+    # |mean signed balance| (side_bias_threshold), since maps flagged one-sided on both sides
+    # (lesions in either lung) do not make the pattern
+    rule = {p: ("fraction", thresholds["set_fraction"]) for p in PATTERNS}
+    rule["one_side"] = ("side_bias", thresholds["side_bias_threshold"])
     for k, folder in enumerate(folders):
-        frac = [summary["by_folder"][folder]["fraction_flagged"][p] for p in PATTERNS]
-        ax.bar(np.arange(len(PATTERNS)) + k * width, frac, width, label=folder)
-    ax.axhline({**DEFAULT_THRESHOLDS, **(summary["settings"].get("thresholds") or {})}["set_fraction"],
-               color="k", lw=0.8, ls="--")
-    ax.set_xticks(np.arange(len(PATTERNS)) + width * (len(folders) - 1) / 2, PATTERNS, fontsize=8)
+        s = summary["by_folder"][folder]
+        values = [abs(s["side_bias"]) if rule[p][0] == "side_bias" else s["fraction_flagged"][p]
+                  for p in PATTERNS]
+        ax.bar(np.arange(len(PATTERNS)) + k * width, values, width, label=folder)
+    for g, p in enumerate(PATTERNS):
+        ax.hlines(rule[p][1], g - width / 2, g + width * (len(folders) - 0.5), color="k", lw=0.9,
+                  ls="--")
+    ax.set_xticks(np.arange(len(PATTERNS)) + width * (len(folders) - 1) / 2,
+                  [f"{p}\n|平均の偏り|" if rule[p][0] == "side_bias" else f"{p}\nフラグの割合"
+                   for p in PATTERNS], fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_ylabel("フラグの立った画像の割合")
     ax.legend(fontsize=8)
-    ax.set_title("フォルダ別のフラグ")
+    ax.set_title("フォルダ別 (破線: パターンありとする基準)", fontsize=10)
     # the mean map per folder: where the model looks on average
     ax = axes[0, 1]
     folder_col = np.asarray(ok.column("folder").to_pylist(), dtype=object)
