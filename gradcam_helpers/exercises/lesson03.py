@@ -41,13 +41,13 @@ def check_normalize_map(fn: Callable) -> None:
     assert np.allclose(got, m / 4.0), "最大値で割って、最大が 1 になるようにします。"
     small = np.array([[0.0, 1e-3], [2e-3, 5e-4]])
     assert np.allclose(np.asarray(fn(small.copy()), dtype=float), small / 2e-3), (
-        "小さな値の地図も最大値 1 になるように割ります (最小値を引く必要はありません)。")
+        "小さな値のマップも最大値 1 になるように割ります (最小値を引く必要はありません)。")
     with np.errstate(all="ignore"):
         zero = np.asarray(fn(np.zeros((3, 3))), dtype=float)
-    assert zero.shape == (3, 3), "全部 0 の地図でも形は (3, 3) のままです。"
+    assert zero.shape == (3, 3), "全部 0 のマップでも形は (3, 3) のままです。"
     assert np.all(np.isfinite(zero)), (
-        "全部 0 の地図で NaN / inf が出ました (0 / 0)。最大値が 0 のときは割らずに 0 のまま返してください。")
-    assert np.all(zero == 0), "全部 0 の地図は全部 0 のまま返します (根拠がどこにもない、という意味)。"
+        "全部 0 のマップで NaN / inf が出ました (0 / 0)。最大値が 0 のときは割らずに 0 のまま返してください。")
+    assert np.all(zero == 0), "全部 0 のマップは全部 0 のまま返します (根拠がどこにもない、という意味)。"
     print("正解です! 0 除算を起こさない正規化ができました。")
 
 

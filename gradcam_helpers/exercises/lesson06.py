@@ -41,7 +41,7 @@ def check_gradcam_from_arrays(fn: Callable) -> None:
     # all evidence negative -> an all-zero map, without NaN
     zero = np.asarray(fn(a.copy(), -np.abs(g) - 0.1), dtype=float)
     assert np.all(np.isfinite(zero)) and np.all(zero == 0), (
-        "すべての重みが負のときは、ReLU の後で全部 0 の地図になるはずです (NaN もなし)。")
+        "すべての重みが負のときは、ReLU の後で全部 0 のマップになるはずです (NaN もなし)。")
     print("正解です! Grad-CAM = ReLU(Σ_k α_k A_k), α_k = 勾配の空間平均、を自分で計算できました。")
 
 
@@ -104,5 +104,5 @@ def check_pointing_hit(fn: Callable) -> None:
     corner = mask.copy()
     corner[0, 0] = True   # np.argmax of an all-zero map is index 0: this must not count as a hit
     assert bool(fn(np.zeros((6, 8)), corner)) is False, (
-        "全部 0 の地図には最大の場所がありません。どこも指していないので外れ (False) にします。")
+        "全部 0 のマップには最大の場所がありません。どこも指していないので外れ (False) にします。")
     print("正解です! pointing game の 1 枚分の判定ができました。")

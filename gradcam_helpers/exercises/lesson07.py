@@ -45,13 +45,13 @@ def check_corner_share(fn: Callable) -> None:
     with np.errstate(all="ignore"):
         empty = float(fn(np.zeros((8, 8)), 0.25))
     assert np.isfinite(empty) and empty == 0, (
-        "全部 0 の地図では 0 を返してください (0 / 0 で NaN にしない)。")
+        "全部 0 のマップでは 0 を返してください (0 / 0 で NaN にしない)。")
     rng = np.random.default_rng(8)
     for size in (0.1, 0.25):
         m = rng.random((16, 12))
         assert np.isclose(float(fn(m.copy(), size)), _reference_corner_share(m, size)), (
             f"corner_size={size} のときの値が違います。")
-    print("正解です! 地図の何割が画像の隅にあるかを測れました (ショートカットの 1 つ目の兆候)。")
+    print("正解です! マップの何割が画像の隅にあるかを測れました (ショートカットの 1 つ目の兆候)。")
 
 
 def check_accuracy_by_tag(fn: Callable) -> None:

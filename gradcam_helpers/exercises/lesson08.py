@@ -80,9 +80,9 @@ def check_left_share(fn: Callable) -> None:
         f"左側の割合は {expected:.4f} のはずが {got:.4f} でした。左半分の合計 / 全体の合計 です。")
     m = np.zeros((4, 6))
     m[:, :3] = 1.0
-    assert np.isclose(float(fn(m.copy())), 1.0), "左半分だけが光る地図の左側の割合は 1 です。"
+    assert np.isclose(float(fn(m.copy())), 1.0), "左半分だけが光るマップの左側の割合は 1 です。"
     with np.errstate(all="ignore"):
         zero = float(fn(np.zeros((2, 4))))
     assert np.isfinite(zero) and zero == 0.0, (
-        "全部 0 の地図では 0 を返してください (0 / 0 の NaN にしない)。")
-    print("正解です! 地図の重みが画像のどちら側にあるかを数えられました。")
+        "全部 0 のマップでは 0 を返してください (0 / 0 の NaN にしない)。")
+    print("正解です! マップの重みが画像のどちら側にあるかを数えられました。")

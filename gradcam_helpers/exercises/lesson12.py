@@ -46,7 +46,7 @@ def check_gradcam_weights(fn: Callable) -> None:
     assert isinstance(got, np.ndarray), (
         f"NumPy の配列を返してください (np.asarray(...) で変換できます)。得られた型: {type(got).__name__}")
     assert got.shape == (k,), (
-        f"チャネルごとに 1 つの重みなので形は ({k},) のはずが {got.shape} でした。"
+        f"チャンネルごとに 1 つの重みなので形は ({k},) のはずが {got.shape} でした。"
         "勾配 (h, w, K) を位置 (軸 0 と 1) について平均しましたか?")
     expected = weights[:, 1] / (h * w)
     if np.allclose(got, weights[:, 1], atol=1e-5):
