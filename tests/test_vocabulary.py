@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,9 @@ def parse_glossary(text: str) -> list[Term]:
     return rows
 
 
-def terms() -> list[Term]:
-    return parse_glossary(GLOSSARY.read_text(encoding="utf-8"))
+@functools.lru_cache(maxsize=1)
+def terms() -> tuple[Term, ...]:
+    return tuple(parse_glossary(GLOSSARY.read_text(encoding="utf-8")))
 
 
 # ------------------------------------------------------------------ what a lesson's prose is
