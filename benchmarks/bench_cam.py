@@ -59,7 +59,7 @@ try:
     import gradcam_helpers  # noqa: F401
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(HERE.parent))
-from gradcam_helpers.methods import names as _method_names  # noqa: E402
+from gradcam_helpers.engine.registry import method_names as _method_names  # noqa: E402
 
 # the methods come from the engine's registry: a new method is benchmarked without editing this file
 GRADIENT_METHODS = tuple(_method_names(needs="gradients", kind="cam"))
@@ -78,7 +78,7 @@ SCORECAM = "scorecam"
 
 def pixel_methods() -> tuple[str, ...]:
     """The pixel attributions, read from the method registry (so new ones are timed too)."""
-    from gradcam_helpers.methods import METHODS
+    from gradcam_helpers.engine.registry import METHODS
 
     return tuple(name for name, m in METHODS.items() if getattr(m, "kind", "") == "pixel")
 
@@ -209,7 +209,8 @@ def scorecam_previous(explainer, images, target=None, convention: str = "paper")
     converted to the framework and goes through ``adapter.logits`` (modes and hooks set up per
     batch). Returns the (N, H, W) maps in [0, 1], as ``Explanation.maps``.
     """
-    from gradcam_helpers import methods as core
+    from gradcam_helpers.engine import cam as core
+    from gradcam_helpers.engine.maps import normalize_maps, resize_maps
 
     adapter = explainer.adapter
     x = adapter.validate(images)
@@ -229,7 +230,7 @@ def scorecam_previous(explainer, images, target=None, convention: str = "paper")
             scores.append(adapter.logits(masked))
         weights[i] = core.score_cam_weights(np.concatenate(scores), int(cap.targets[i]), convention)
     raw = core.weighted_sum(cap.activations, weights)
-    return core.normalize_maps(core.resize_maps(raw, nhwc.shape[1:3]))
+    return normalize_maps(resize_maps(raw, nhwc.shape[1:3]))
 
 
 def pgc_style_scorecam(model, layer, x, batch_size: int = 16) -> np.ndarray:
@@ -551,7 +552,7 @@ def _channels(explainer, x) -> int:
 def _check_naive_agrees(case: Case, model, explainer, x) -> str:
     """Show that a naive recipe does the same job as the engine: equal Grad-CAM maps."""
     from gradcam_helpers import Explainer
-    from gradcam_helpers.methods import normalize_maps
+    from gradcam_helpers.engine.maps import normalize_maps
 
     where = f"{case.label}, batch {len(x)}"
     if case.framework == "torch":
@@ -858,7 +859,7 @@ def default_cases(only: str | None) -> list[Case]:
         def r18():
             import torch
 
-            from gradcam_helpers.models.torch_resnet import resnet18
+            from gradcam_helpers.course.models.torch_resnet import resnet18
 
             torch.manual_seed(0)
             return resnet18().eval()
@@ -866,7 +867,7 @@ def default_cases(only: str | None) -> list[Case]:
         def r50():
             import torch
 
-            from gradcam_helpers.models.torch_resnet import resnet50
+            from gradcam_helpers.course.models.torch_resnet import resnet50
 
             torch.manual_seed(0)
             return resnet50().eval()
@@ -954,7 +955,7 @@ def scorecam_cases(size: int, width: int, photo: bool) -> list[tuple[str, Callab
     many channels are zero everywhere)."""
     import torch
 
-    from gradcam_helpers.models.torch_resnet import resnet18, resnet50
+    from gradcam_helpers.course.models.torch_resnet import resnet18, resnet50
 
     def random_input():
         return torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, size, size),
@@ -970,7 +971,7 @@ def scorecam_cases(size: int, width: int, photo: bool) -> list[tuple[str, Callab
     cases = [(f"ResNet-18 (torch{shape}, random weights)", build(resnet18), "layer4", random_input),
              (f"ResNet-50 (torch{shape}, random weights)", build(resnet50), "layer4", random_input)]
     if photo:
-        from gradcam_helpers.models import pretrained
+        from gradcam_helpers.course.models import pretrained
 
         cases.append(("EfficientNet-Lite0 (torch, pretrained), photo 'chelsea'",
                       lambda: pretrained.efficientnet_lite0("torch"), "_head_act",

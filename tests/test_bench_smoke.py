@@ -19,7 +19,7 @@ def bench():
 def _tiny_torch():
     import torch
 
-    from gradcam_helpers.models.torch_resnet import resnet18
+    from gradcam_helpers.course.models.torch_resnet import resnet18
 
     torch.manual_seed(0)
     return resnet18(num_classes=5, width=4).eval()
@@ -121,7 +121,7 @@ def test_keras_case_runs_and_tabulates(bench):
 
 
 def test_method_lists_come_from_the_registry(bench):
-    from gradcam_helpers.methods import METHODS
+    from gradcam_helpers.engine.registry import METHODS
 
     assert set(bench.GRADIENT_METHODS) == {m.name for m in METHODS.values()
                                            if m.needs == "gradients" and m.kind == "cam"}
@@ -131,7 +131,7 @@ def test_method_lists_come_from_the_registry(bench):
 def test_scorecam_comparison_runs_and_reports(bench, one_torch_thread):
     import torch
 
-    from gradcam_helpers.models.torch_resnet import resnet18
+    from gradcam_helpers.course.models.torch_resnet import resnet18
 
     torch.manual_seed(0)
     model = resnet18(num_classes=5, width=4).eval()

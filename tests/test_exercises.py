@@ -20,8 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradcam_helpers.exercises import STUB, define, has_solution, replace_solutions, solution_cells
-from gradcam_helpers.exercises.lesson10 import QUESTIONS, check_answer
+from gradcam_helpers.course.exercises import STUB, define, has_solution, replace_solutions, solution_cells
+from gradcam_helpers.course.exercises.lesson10 import QUESTIONS, check_answer
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -37,7 +37,7 @@ class Lesson:
     @property
     def checkers(self):
         number = self.notebook[:2]
-        return importlib.import_module(f"gradcam_helpers.exercises.lesson{number}")
+        return importlib.import_module(f"gradcam_helpers.course.exercises.lesson{number}")
 
     def checker(self, name: str):
         """The callable that checks the learner's ``name``."""
@@ -409,7 +409,7 @@ def test_lesson10_unanswered_and_malformed_answers_say_what_to_enter():
 
 def test_lesson10_numeric_answers_are_computed_not_made_up():
     pytest.importorskip("keras")
-    from gradcam_helpers.models.keras_mnist import build_mnist_cnn
+    from gradcam_helpers.course.models.keras_mnist import build_mnist_cnn
 
     model = build_mnist_cnn()
     h, w, k = model.get_layer("conv2").output.shape[1:]

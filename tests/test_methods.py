@@ -5,10 +5,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gradcam_helpers import methods as core
+from gradcam_helpers.engine import cam as core
+from gradcam_helpers.engine import registry
+from gradcam_helpers.engine.maps import normalize_maps, resize_maps
 
 #: every method that is a function of (activations, gradients), from the registry
-GRADIENT = {name: core.get_method(name).fn for name in core.names(needs="gradients")}
+GRADIENT = {name: registry.get_method(name).fn for name in registry.method_names(needs="gradients")}
 
 # One image, a 2×2 feature map with 2 channels.  A[..., 0] and A[..., 1]:
 A = np.array([[[[1.0, 0.0], [2.0, 1.0]],
@@ -97,7 +99,7 @@ def test_normalize_keeps_zero_maps_zero_and_scales_by_max():
     maps = np.zeros((3, 4, 4))
     maps[1, 0, 0] = 2.0
     maps[2] = 5.0  # positive everywhere: stays 1 everywhere (attention spread over the image)
-    out = core.normalize_maps(maps)
+    out = normalize_maps(maps)
     assert out.dtype == np.float32 and np.isfinite(out).all()
     assert np.all(out[0] == 0)
     assert out[1, 0, 0] == 1 and out[1].sum() == 1
@@ -109,15 +111,15 @@ def test_resize_matches_opencv_bilinear():
 
     rng = np.random.default_rng(0)
     small = rng.random((7, 5)).astype(np.float32)
-    ours = core.resize_maps(small[None], (28, 20))[0]
+    ours = resize_maps(small[None], (28, 20))[0]
     theirs = cv2.resize(small, (20, 28), interpolation=cv2.INTER_LINEAR)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
 def test_get_method_lists_choices():
-    assert core.get_method("Grad-CAM++").name == "gradcam++"
+    assert registry.get_method("Grad-CAM++").name == "gradcam++"
     with pytest.raises(ValueError, match="gradcam, gradcam\\+\\+"):
-        core.get_method("no such method")
+        registry.get_method("no such method")
 
 
 @pytest.mark.parametrize("spelling, name", [
@@ -125,30 +127,35 @@ def test_get_method_lists_choices():
     ("grad-cam++", "gradcam++"), ("gradcampp", "gradcam++"), ("Score-CAM", "scorecam"),
     ("score_cam", "scorecam"), ("Eigen-CAM", "eigencam"), ("X-Grad-CAM", "xgradcam")])
 def test_get_method_ignores_case_hyphens_underscores_and_spaces(spelling, name):
-    assert core.get_method(spelling).name == name
+    assert registry.get_method(spelling).name == name
 
 
 def test_every_registered_method_carries_its_function_and_known_needs():
-    assert core.names()[:2] == ["cam", "gradcam"]
-    for method in core.METHODS.values():
+    assert registry.method_names()[:2] == ["cam", "gradcam"]
+    for method in registry.METHODS.values():
         assert callable(method.fn), method.name
-        assert core.get_method(method.name) is method
+        assert registry.get_method(method.name) is method
     assert set(GRADIENT) == {"gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"}
-    assert core.get_method("gradcam").fn is core.gradcam
+    assert registry.get_method("gradcam").fn is core.gradcam
 
 
 def test_register_adds_a_method_and_refuses_a_taken_name():
-    extra = core.Method("test-only", "activations", "none", fn=core.eigencam, kind="cam")
+    extra = registry.Method("test-only", "cam", core.eigencam, core.with_activations, "none")
     try:
-        core.register(extra)
-        assert core.get_method("Test_Only") is extra and "test-only" in core.names(needs="activations")
+        registry.register(extra)
+        assert registry.get_method("Test_Only") is extra
+        assert "test-only" in registry.method_names(needs="activations")
         with pytest.raises(ValueError, match="already registered"):
-            core.register(core.Method("TestOnly", "activations", "none", fn=core.eigencam))
+            registry.register(registry.Method("TestOnly", "cam", core.eigencam, core.with_activations))
     finally:
-        core.METHODS.pop("test-only", None)
-        core._INDEX.pop("testonly", None)
+        registry.unregister("test-only")
+    assert "test-only" not in registry.METHODS
+    with pytest.raises(ValueError, match="unknown method"):
+        registry.get_method("TestOnly")
     with pytest.raises(ValueError, match="no function"):
-        core.register(core.Method("nofn", "activations", "none"))
+        registry.register(registry.Method("nofn", "cam", None, core.with_activations))
+    with pytest.raises(ValueError, match="kinds are: cam, pixel"):
+        registry.register(registry.Method("nokind", "token", core.eigencam, core.with_activations))
 
 
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, width=32)
@@ -171,7 +178,7 @@ def test_every_method_is_finite_nonnegative_and_normalises_into_unit_range(data)
         assert np.isfinite(raw).all() and (raw >= 0).all(), name
         if not grads.any():
             assert not raw.any(), name
-        maps = core.normalize_maps(core.resize_maps(raw, (8, 8)))
+        maps = normalize_maps(resize_maps(raw, (8, 8)))
         assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1, name
     eig = core.eigencam(acts)
     assert np.isfinite(eig).all() and (eig >= 0).all()
@@ -195,12 +202,12 @@ def test_tiny_but_real_maps_are_scaled_not_wiped():
     acts = rng.random((1, 3, 3, 4)) * 1e-11
     grads = rng.normal(size=(1, 3, 3, 4)) * 1e-9
     for name, fn in GRADIENT.items():
-        small = core.normalize_maps(fn(acts, grads))
-        large = core.normalize_maps(fn(acts * 1e11, grads * 1e9))
+        small = normalize_maps(fn(acts, grads))
+        large = normalize_maps(fn(acts * 1e11, grads * 1e9))
         if name == "gradcam++":  # its weights are not scale-free (2 G² + ΣA·G³); it must not vanish
             assert small.max() == 1.0
         else:
             np.testing.assert_allclose(small, large, atol=1e-5, err_msg=name)
     np.testing.assert_allclose(core.score_cam_masks(acts, (6, 6)), core.score_cam_masks(acts * 1e11, (6, 6)), atol=1e-5)
-    np.testing.assert_allclose(core.normalize_maps(core.eigencam(acts)),
-                               core.normalize_maps(core.eigencam(acts * 1e11)), atol=1e-5)
+    np.testing.assert_allclose(normalize_maps(core.eigencam(acts)),
+                               normalize_maps(core.eigencam(acts * 1e11)), atol=1e-5)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from gradcam_helpers.exercises import has_solution, replace_solutions
+from gradcam_helpers.course.exercises import has_solution, replace_solutions
 
 
 def student_copy(src: Path, dst: Path) -> int:

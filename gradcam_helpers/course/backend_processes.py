@@ -5,7 +5,7 @@ Keras picks its backend once, when ``keras`` is first imported (``KERAS_BACKEND`
 — the code runs once per backend in a fresh interpreter, and the arrays it leaves in a dict named
 ``results`` come back as NumPy arrays::
 
-    from gradcam_helpers.backends import run_on_backends
+    from gradcam_helpers.course.backend_processes import run_on_backends
 
     out = run_on_backends('''
     import keras

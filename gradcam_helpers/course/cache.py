@@ -9,7 +9,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+from ..engine.adapters import adapter_class
+
+_REPOSITORY = Path(__file__).resolve().parents[2]  # gradcam_helpers/course/cache.py → the checkout
 
 
 def cache_dir() -> Path:
@@ -18,7 +20,7 @@ def cache_dir() -> Path:
     The default lives inside the checkout (git ignores it) so a fresh clone trains its own models
     and CI really exercises training.
     """
-    path = Path(os.environ.get("GRADCAM_CACHE", _PACKAGE_ROOT / ".cache"))
+    path = Path(os.environ.get("GRADCAM_CACHE", _REPOSITORY / ".cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -62,34 +64,17 @@ def fingerprint(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
-def thread_count(framework: str) -> int:
-    """The number of CPU threads ``framework`` ("torch" or "keras") computes with now.
-
-    It belongs in a trained model's cache key: with another thread count, sums are added in
-    another order and the trained weights differ in the last bits, which deterministic training
-    must not hide.
-    """
-    if framework == "torch":
-        import torch
-
-        return int(torch.get_num_threads())
-    if framework == "keras":
-        import tensorflow as tf
-
-        # 0 means "TensorFlow's default": the number of cores
-        return int(tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1)
-    raise ValueError(f"framework must be 'torch' or 'keras'; got {framework!r}")
-
-
 def cache_path(stem: str, config: dict[str, Any], suffix: str, *, framework: str) -> Path:
     """The cache file of one training: ``<stem>-<config_key(config)><suffix>``.
 
     ``config`` holds every setting that went into the training (a data fingerprint included).
-    The thread count of ``framework`` is added to it here (``config["threads"]``, in place, so the
-    config saved with the model records it and ``config_key(config)`` is the key in the name): no
-    caller can forget it.
+    The thread count of ``framework`` ("keras" or "torch", asked of its adapter) is added to it
+    here (``config["threads"]``, in place, so the config saved with the model records it and
+    ``config_key(config)`` is the key in the name): no caller can forget it. It belongs in the key:
+    with another thread count, sums are added in another order and the trained weights differ in
+    the last bits, which deterministic training must not hide.
     """
-    config.setdefault("threads", thread_count(framework))
+    config.setdefault("threads", adapter_class(framework).thread_count())
     return cache_dir() / f"{stem}-{config_key(config)}{suffix}"
 
 

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .methods import resize_maps
+from ..engine.maps import resize_maps
 
 
 def to_rgb_float(image: np.ndarray) -> np.ndarray:
@@ -93,7 +93,7 @@ def show_explanations(images: Sequence[np.ndarray] | np.ndarray, maps, titles: S
     Parameters
     ----------
     images : N images, each as accepted by :func:`overlay` (channels last)
-    maps : (N, H, W) maps in [0, 1], or an :class:`~gradcam_helpers.api.Explanation`
+    maps : (N, H, W) maps in [0, 1], or an :class:`~gradcam_helpers.engine.pipeline.Explanation`
     titles : optional N row titles (e.g. "正解 3 / 予測 3")
     columns : the three column titles
 

@@ -14,13 +14,22 @@ score to every **input element** (pixel × channel). Their core needs the gradie
 and everything else — noise, paths, step weights, products — happens here, once for both
 frameworks. Each method returns the **signed** attribution per input element, ``(N, H, W, C)``,
 the quantity captum's ``Saliency(abs=False)``, ``IntegratedGradients`` and ``GuidedBackprop``
-return (in the input's own layout). :func:`to_maps` reduces it to a displayable map.
+return (in the input's own layout). :func:`~.maps.attribution_maps` reduces it to a displayable
+map.
+
+The drivers at the end run the methods through a model's adapter (its ``input_gradients``, see
+:mod:`.adapters.base`), and the registrations below them make the methods known to the pipeline
+(the contract is in :mod:`.registry`).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
+
+from .maps import to_numpy
+from .registry import Job, Method, Option, Raw, driver, one_of, positive_int, register
+from .targets import select
 
 GradientFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -35,27 +44,6 @@ def _batched(gradient_fn: GradientFn, x: np.ndarray, targets: np.ndarray, batch_
     return np.concatenate(grads), np.concatenate(logits)
 
 
-def to_maps(raw: np.ndarray) -> np.ndarray:
-    """The displayable map of a pixel attribution: ``sum_c |raw[..., c]|``, divided by its maximum.
-
-    The absolute value keeps evidence of both signs (for Integrated Gradients a pixel that lowers
-    the score matters as much as one that raises it); summing over the colour channels gives one
-    value per pixel. Each map is scaled by its own maximum (an all-zero attribution stays zero), as
-    CAM maps are, so the two kinds of map can be compared and ranked the same way.
-
-    Parameters
-    ----------
-    raw : (N, H, W, C) signed attributions
-
-    Returns
-    -------
-    (N, H, W) float32 in [0, 1]
-    """
-    from .methods import normalize_maps
-
-    return normalize_maps(np.abs(np.asarray(raw, dtype=np.float64)).sum(axis=-1))
-
-
 def saliency(x: np.ndarray, targets: np.ndarray, gradient_fn: GradientFn, *,
              batch_size: int = 32) -> np.ndarray:
     """Saliency (Simonyan, Vedaldi & Zisserman, ICLR-W 2014, "Deep Inside Convolutional Networks:
@@ -65,7 +53,8 @@ def saliency(x: np.ndarray, targets: np.ndarray, gradient_fn: GradientFn, *,
 
     with S_c the score of class c = targets[n] before softmax: how much each input element would
     change the score if it changed a little. The paper shows max_c |raw|; here ``raw`` keeps the
-    sign (captum's ``Saliency(abs=False)``) and :func:`to_maps` does the display reduction.
+    sign (captum's ``Saliency(abs=False)``) and :func:`~.maps.attribution_maps` does the display
+    reduction.
 
     Parameters
     ----------
@@ -251,3 +240,122 @@ def guided_backprop(x: np.ndarray, targets: np.ndarray, guided_gradient_fn: Grad
     """
     return saliency(x, targets, guided_gradient_fn, batch_size=batch_size)
 
+
+# ---------------------------------------------------------------------------------------------
+# drivers: the adapter's input gradients, for the functions above
+
+
+def _input_pass(job: Job) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The images channels-last and, in chunks, the input gradient of each image's class at the
+    image itself: (x (N, H, W, C) float32, gradients, logits, targets)."""
+    adapter = job.adapter
+    x = np.ascontiguousarray(adapter.to_channels_last(job.images), dtype=np.float32)
+    grads, logits, targets = [], [], []
+    for start in range(0, len(x), job.batch_size):
+        chunk = slice(start, start + job.batch_size)
+        g, z, used = adapter.input_gradients(x[chunk], select(job.target, chunk))
+        grads.append(g), logits.append(z), targets.append(used)
+    return x, np.concatenate(grads), np.concatenate(logits), np.concatenate(targets)
+
+
+def _gradient_fn(job: Job, guided: bool = False) -> GradientFn:
+    """The ``gradient_fn`` of the module docstring, from the adapter (Guided Backprop's rule on)."""
+    def gradient_fn(x: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grads, logits, _ = job.adapter.input_gradients(x, targets, guided=guided)
+        return grads, logits
+    return gradient_fn
+
+
+@driver(needs="input_gradients")
+def with_the_gradient(method: Method, job: Job, options: dict) -> Raw:
+    """Saliency: the input gradient at each image, which is what the first pass computes
+    (``method.fn(x, targets, gradient_fn)`` would compute it again)."""
+    _, grads, logits, targets = _input_pass(job)
+    return Raw(grads, logits, targets, "input")
+
+
+@driver(needs="input_gradients")
+def with_input_gradients(method: Method, job: Job, options: dict) -> Raw:
+    """``fn(x, targets, gradient_fn, batch_size=..., **options)`` (SmoothGrad)."""
+    x, _, logits, targets = _input_pass(job)
+    raw = method.fn(x, targets, _gradient_fn(job), batch_size=job.batch_size, **options)
+    return Raw(raw, logits, targets, "input")
+
+
+@driver(needs="input_gradients")
+def with_guided_gradients(method: Method, job: Job, options: dict) -> Raw:
+    """``fn(x, targets, guided_gradient_fn, batch_size=...)`` with Guided Backprop's ReLU rule."""
+    x, _, logits, targets = _input_pass(job)
+    raw = method.fn(x, targets, _gradient_fn(job, guided=True), batch_size=job.batch_size, **options)
+    return Raw(raw, logits, targets, "input")
+
+
+def _baseline_channels_last(baseline: Any, job: Job) -> Any:
+    """The user's baseline (a number, one image or a batch, in the model's own layout) as
+    channels-last; the same error in both frameworks for a wrong shape."""
+    if baseline is None:
+        return None
+    b = to_numpy(baseline)
+    if b.ndim == 0:
+        return b.astype(np.float32)
+    shape = tuple(job.images.shape)
+    channels_first = job.adapter.channels_axis == 1
+    if b.shape not in (shape, shape[1:]):
+        raise ValueError(baseline_error(b.shape, shape, "N, C, H, W" if channels_first else "N, H, W, C"))
+    b = np.broadcast_to(b, shape).astype(np.float32)
+    return b.transpose(0, 2, 3, 1) if channels_first else b
+
+
+@driver(needs="input_gradients")
+def with_path_gradients(method: Method, job: Job, options: dict) -> Raw:
+    """Integrated Gradients along the path from the baseline; adds ``extras["baseline_scores"]``
+    and ``extras["delta"]`` (sum of the attributions − (score − baseline score), ~0 by
+    completeness)."""
+    x, _, logits, targets = _input_pass(job)
+    options = dict(options, baseline=_baseline_channels_last(options["baseline"], job))
+    raw, base_logits = method.fn(x, targets, _gradient_fn(job), batch_size=job.batch_size, **options)
+    rows = np.arange(len(targets))
+    baseline_scores = base_logits[rows, targets]
+    delta = raw.astype(np.float64).sum(axis=(1, 2, 3)) - (logits[rows, targets] - baseline_scores)
+    return Raw(raw, logits, targets, "input", {"baseline_scores": baseline_scores, "delta": delta})
+
+
+@driver(needs="input_gradients")
+def with_guided_gradients_and_gradcam(method: Method, job: Job, options: dict) -> Raw:
+    """Guided Grad-CAM: Guided Backprop and the Grad-CAM maps of the same classes, then
+    ``fn(guided, gradcam_maps)``; both parts are kept in ``extras``."""
+    x, _, logits, targets = _input_pass(job)
+    guided = guided_backprop(x, targets, _gradient_fn(job, guided=True), batch_size=job.batch_size)
+    cam = job.explain("gradcam", target=targets)
+    raw = method.fn(guided, cam.maps)
+    return Raw(raw, logits, targets, cam.layer, {"gradcam": cam.maps, "guided_backprop": guided})
+
+
+# ---------------------------------------------------------------------------------------------
+# the registrations the pipeline reads
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+for _method in (
+    Method("saliency", "pixel", saliency, with_the_gradient, "Simonyan et al., ICLR-W 2014",
+           aliases=("vanillagradient", "gradient")),
+    Method("smoothgrad", "pixel", smoothgrad, with_input_gradients, "Smilkov et al., 2017", options=(
+        positive_int("samples", 25, "noisy copies per image"),
+        Option("noise", 0.15, "sigma as a fraction of each image's value range",
+               lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+        Option("seed", 0, "seed of the noise", lambda v: isinstance(v, (int, np.integer)), "an int"))),
+    Method("integrated_gradients", "pixel", integrated_gradients, with_path_gradients,
+           "Sundararajan et al., ICML 2017", aliases=("ig", "integratedgradient"), options=(
+               Option("baseline", None, "None: zeros of the model's input; a number, one image or a "
+                      "batch in the images' layout"),
+               positive_int("steps", 50, "points on the path"),
+               one_of("rule", ("gausslegendre", "riemann_trapezoid"), "the integration rule"))),
+    Method("guided_backprop", "pixel", guided_backprop, with_guided_gradients,
+           "Springenberg et al., ICLR-W 2015", aliases=("guidedbackpropagation", "gbp")),
+    Method("guided_gradcam", "pixel", guided_gradcam, with_guided_gradients_and_gradcam,
+           "Selvaraju et al., ICCV 2017"),
+):
+    register(_method)

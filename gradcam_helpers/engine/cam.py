@@ -1,7 +1,8 @@
-"""The CAM family, framework-free: every method's math, written once, over NumPy arrays.
+"""The CAM family, framework-free: every method's math, written once, over NumPy arrays, and the
+drivers that run them through a model's adapter.
 
-The adapters (``keras_adapter``, ``torch_adapter``) capture what a method needs from a model; this
-module turns it into maps. Shapes are channels-last throughout:
+The adapters (:mod:`.adapters`) capture what a method needs from a model; the functions here turn it
+into maps. Shapes are channels-last throughout:
 
 - ``activations`` A : (N, h, w, K) float — the target layer's output for N images
 - ``gradients``   G : (N, h, w, K) float — d(score of image i's target class) / dA, where the score
@@ -13,46 +14,24 @@ Each gradient method is one function of (A, G) — most only say how channel wei
 and ``weighted_sum`` does the rest. Channel weights and maps are computed **per image**: nothing is
 pooled over the batch.
 
+The drivers at the end (``with_gradients``, ``with_activations``, ``with_dense_weights``,
+``with_masked_scores``) are the only code here that touches a model, and only through the adapter
+contract; the registrations below them make the methods known to the pipeline (see
+:mod:`.registry` for the contract). A new gradient CAM is its function of (A, G) and one line in
+the registration list.
+
 References are given in each function's docstring. Where two published conventions differ, the
 docstring says which one is followed.
 """
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
-EPS = 1e-7
-
-
-@dataclass(frozen=True)
-class Method:
-    """A method as the pipeline sees it: its name, what it needs, and its function.
-
-    ``needs`` is what the adapter must capture, and fixes how ``fn`` is called:
-
-    - ``"gradients"``: ``fn(A, G)`` with the target layer's activations and gradients;
-    - ``"activations"``: ``fn(A)``;
-    - ``"cam_weights"``: ``fn(A, W)`` with ``W`` (N, K) the dense weights of each image's class;
-    - ``"scores"``: ``fn(A, W)`` with ``W`` (N, K) channel weights from forward passes of masked
-      inputs (Score-CAM; the pipeline drives the passes).
-
-    ``kind`` says what the result is: ``"cam"`` (a map at the target layer's resolution, upsampled
-    by the pipeline) or ``"pixel"`` (an attribution at input resolution, from the *input* gradient:
-    a new ``needs`` value such as ``"input_gradients"``, handled by the pipeline). ``aliases`` are
-    other spellings accepted by :func:`get_method` (case, hyphens, underscores and spaces are
-    ignored anyway).
-    """
-
-    name: str
-    needs: str
-    paper: str
-    fn: Callable[..., np.ndarray] = field(compare=False, repr=False, default=None)
-    kind: str = "cam"
-    aliases: tuple[str, ...] = ()
-
+from .maps import resize_maps, softmax
+from .progress import progress
+from .registry import Job, Method, Option, Raw, driver, one_of, positive_int, register
 
 # ---------------------------------------------------------------------------------------------
 # shared steps
@@ -77,73 +56,6 @@ def weighted_sum(activations: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """
     maps = np.einsum("nhwk,nk->nhw", activations.astype(np.float64), weights.astype(np.float64))
     return relu(maps).astype(np.float32)
-
-
-def normalize_maps(maps: np.ndarray) -> np.ndarray:
-    """Divide each map by its own maximum so that it lies in [0, 1].
-
-    A map that is all zero (no positive evidence) stays all zero: no division by zero, no NaN.
-    Maps are expected to be >= 0 (every method ends with ReLU); negative values are clipped.
-
-    The Grad-CAM paper and the Keras example divide by the maximum; pytorch-grad-cam subtracts
-    the minimum first. After the ReLU the minimum is 0 whenever some location has no evidence, and
-    the two agree; they differ only on maps that are positive everywhere, where dividing by the
-    maximum keeps the information that attention is spread over the whole image.
-
-    Parameters
-    ----------
-    maps : (N, H, W) array
-
-    Returns
-    -------
-    (N, H, W) float32 array in [0, 1]
-    """
-    maps = np.asarray(maps, dtype=np.float32)
-    if not np.isfinite(maps).all():
-        maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
-    out = np.maximum(maps, 0)
-    peak = out.reshape(len(out), -1).max(axis=1) if out.size else np.zeros(len(out), np.float32)
-    # no absolute threshold: a network with tiny activations (random weights, say) has tiny but
-    # real maps, and they are scaled like any other
-    scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
-    out /= scale[:, None, None]
-    return np.minimum(out, 1.0, out=out)
-
-
-@functools.lru_cache(maxsize=32)
-def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) float64 weights of 1-D linear interpolation, half-pixel centres, edges clamped."""
-    pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
-    low = np.floor(pos).astype(int)
-    high = np.minimum(low + 1, n_in - 1)
-    frac = pos - low
-    matrix = np.zeros((n_out, n_in))
-    np.add.at(matrix, (np.arange(n_out), low), 1 - frac)
-    np.add.at(matrix, (np.arange(n_out), high), frac)
-    matrix.setflags(write=False)
-    return matrix
-
-
-def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of (N, h, w) maps to (N, H, W), half-pixel centres, edges clamped.
-
-    The same convention as ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)`` and
-    ``tf.image.resize(..., "bilinear")`` for upsampling, in plain NumPy so that the core needs no
-    image library and gives identical results for both frameworks. Bilinear interpolation is
-    separable: two small matrix products (rows, then columns), computed in float64.
-
-    Returns
-    -------
-    (N, H, W) float32 array
-    """
-    maps = np.asarray(maps)
-    out_h, out_w = size
-    in_h, in_w = maps.shape[1:]
-    if (in_h, in_w) == (out_h, out_w):
-        return maps.astype(np.float32)
-    rows = _interpolation_matrix(in_h, out_h)  # (H, h)
-    cols = _interpolation_matrix(in_w, out_w)  # (W, w)
-    return (rows @ maps.astype(np.float64) @ cols.T).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,90 +219,123 @@ def score_cam_weights(masked_logits: np.ndarray, target: int, convention: str = 
     -------
     (K,) float64 array of weights
     """
-    z = masked_logits.astype(np.float64)
     if convention == "paper":
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return (p / p.sum(axis=1, keepdims=True))[:, target]
+        return softmax(masked_logits, axis=1)[:, target]
     if convention == "channel_softmax":
-        t = z[:, target] - z[:, target].max()
-        e = np.exp(t)
-        return e / e.sum()
+        return softmax(masked_logits[:, target])
     raise ValueError(f"unknown Score-CAM convention {convention!r}; use 'paper' or 'channel_softmax'")
 
 
 # ---------------------------------------------------------------------------------------------
-# the registry the pipeline reads
-
-METHODS: dict[str, Method] = {}
-_INDEX: dict[str, str] = {}
+# drivers: what each family needs from the model, through the adapter
 
 
-def _normalise(name: str) -> str:
-    """The form :func:`get_method` compares: lower case, without hyphens, underscores or spaces."""
-    return "".join(ch for ch in str(name).lower() if ch not in "-_ ")
+def _raw(raw: np.ndarray, cap: Any, job: Job) -> Raw:
+    return Raw(raw, cap.logits, cap.targets, job.adapter.layer_name)
 
 
-def register(method: Method) -> Method:
-    """Add a method to the registry (its name and aliases must be new); returns it.
+@driver(needs="gradients")
+def with_gradients(method: Method, job: Job, options: dict) -> Raw:
+    """One forward pass and one backward pass down to the target layer: ``fn(A, G, **options)``."""
+    cap = job.adapter.capture(job.images, job.target, gradients=True)
+    return _raw(method.fn(cap.activations, cap.gradients, **options), cap, job)
 
-    Everything that lists methods — :func:`get_method`, the tests, the benchmark, the widgets —
-    reads :data:`METHODS`, so a new method is this one call plus its function.
+
+@driver(needs="activations")
+def with_activations(method: Method, job: Job, options: dict) -> Raw:
+    """One forward pass: ``fn(A, **options)``."""
+    cap = job.adapter.capture(job.images, job.target, gradients=False)
+    return _raw(method.fn(cap.activations, **options), cap, job)
+
+
+@driver(needs="cam_weights")
+def with_dense_weights(method: Method, job: Job, options: dict) -> Raw:
+    """One forward pass and the weights of the Dense layer after global average pooling:
+    ``fn(A, W)`` with ``W`` (N, K) the weights of each image's class."""
+    adapter = job.adapter
+    cap = adapter.capture(job.images, job.target, gradients=False)
+    weights = adapter.cam_class_weights()  # (K, classes)
+    channels = cap.activations.shape[-1]
+    if weights.shape[0] != channels:
+        raise ValueError(f"the Dense kernel has {weights.shape[0]} inputs but the layer "
+                         f"{adapter.layer_name!r} has {channels} channels")
+    return _raw(method.fn(cap.activations, weights[:, cap.targets].T, **options), cap, job)
+
+
+@driver(needs="scores")
+def with_masked_scores(method: Method, job: Job, options: dict) -> Raw:
+    """Score-CAM: one forward pass, then forward passes of the image masked by each channel;
+    ``fn(A, W)`` with ``W`` (N, K) the channel weights from those passes.
+
+    Exact, with less work than one pass per channel: a channel whose activation is zero
+    everywhere has an all-zero mask and contributes weight × 0 = 0 to the map, so it gets no
+    forward pass (with ``"channel_softmax"``, which normalises over channels, all such channels
+    share the logits of one pass of the all-zero image). Masks are made one batch at a time
+    (not all K at once), multiply the image on the model's device, and the passes run without
+    autograd, with the model's modes and hooks set up once per image
+    (:meth:`~.adapters.base.Adapter.masked_scorer`). ``score_cam_channels=k`` keeps only the k
+    channels of highest activation variance (the "Faster Score-CAM" approximation; the rest get
+    weight 0).
     """
-    keys = {_normalise(n) for n in (method.name, *method.aliases)}
-    taken = [k for k in keys if k in _INDEX and _INDEX[k] != method.name]
-    if taken:
-        raise ValueError(f"method name(s) {taken} already registered")
-    if method.fn is None:
-        raise ValueError(f"method {method.name!r} has no function")
-    METHODS[method.name] = method
-    for key in keys:
-        _INDEX[key] = method.name
-    return method
+    adapter, x = job.adapter, job.images
+    batch_size, convention = options["score_cam_batch_size"], options["score_cam_convention"]
+    top_k = options["score_cam_channels"]
+    cap = adapter.capture(x, job.target, gradients=False)
+    acts = cap.activations  # (N, h, w, K)
+    size = adapter.spatial_size(x)
+    n, k = acts.shape[0], acts.shape[-1]
+    live = [np.flatnonzero(np.any(acts[i] != 0, axis=(0, 1))) for i in range(n)]
+    if top_k is not None:
+        live = [c[np.argsort(-acts[i][..., c].reshape(-1, len(c)).var(axis=0), kind="stable")[:top_k]]
+                for i, c in enumerate(live)]
+    share_dead = convention == "channel_softmax" and top_k is None
+    total = sum(len(c) + (share_dead and len(c) < k) for c in live)
+    show = job.progress if job.progress is not None else total > 2048
+    weights = np.zeros((n, k))
+    with progress(total=total, desc="Score-CAM", unit="mask", disable=not show) as bar:
+        for i in range(n):
+            logits = np.zeros((k, adapter.num_classes), np.float32)
+            with adapter.masked_scorer(x[i:i + 1], fast=options["score_cam_fast"]) as score:
+                for start in range(0, len(live[i]), batch_size):
+                    chunk = live[i][start:start + batch_size]
+                    masks = score_cam_masks(acts[i:i + 1, :, :, chunk], size)[0]
+                    logits[chunk] = score(masks)
+                    bar.update(len(chunk))
+                dead = np.setdiff1d(np.arange(k), live[i])
+                if share_dead and len(dead):
+                    logits[dead] = score(np.zeros((1, *size), np.float32))[0]
+                    bar.update(1)
+            used = live[i] if not share_dead else np.arange(k)
+            if len(used):
+                weights[i, used] = score_cam_weights(logits[used], int(cap.targets[i]), convention)
+    return _raw(method.fn(acts, weights), cap, job)
 
 
-def names(*, needs: str | None = None, kind: str | None = None) -> list[str]:
-    """The registered method names, in registration order, optionally only one ``needs``/``kind``."""
-    return [m.name for m in METHODS.values()
-            if (needs is None or m.needs == needs) and (kind is None or m.kind == kind)]
+# ---------------------------------------------------------------------------------------------
+# the registrations the pipeline reads
 
-
-def get_method(name: str) -> Method:
-    """Look a method up by name; case, hyphens, underscores and spaces are ignored, so "Grad-CAM++",
-    "gradcam++" and "grad_cam++" are the same. The error lists the valid names."""
-    key = _INDEX.get(_normalise(name))
-    if key is None:
-        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
-    return METHODS[key]
-
+SCORE_CAM_OPTIONS = (
+    positive_int("score_cam_batch_size", 16, "masked images per forward pass"),
+    one_of("score_cam_convention", ("paper", "channel_softmax"),
+           "channel weights: the softmax probability of each masked input (the paper) or the "
+           "target logits softmax-normalised across channels (pytorch-grad-cam)"),
+    positive_int("score_cam_channels", None, "None: exact; k: only the k channels of highest "
+                 "activation variance get a pass (Faster Score-CAM, approximate)", optional=True),
+    Option("score_cam_fast", True, "PyTorch: run the masked passes on an equivalent copy of the "
+           "model with BatchNorm folded and channels-last memory (same maps up to float rounding)",
+           lambda v: isinstance(v, bool), "True or False"),
+)
 
 for _method in (
-    Method("cam", "cam_weights", "Zhou et al., CVPR 2016", cam),
-    Method("gradcam", "gradients", "Selvaraju et al., ICCV 2017", gradcam),
-    Method("gradcam++", "gradients", "Chattopadhay et al., WACV 2018", gradcam_plus_plus,
+    Method("cam", "cam", cam, with_dense_weights, "Zhou et al., CVPR 2016"),
+    Method("gradcam", "cam", gradcam, with_gradients, "Selvaraju et al., ICCV 2017"),
+    Method("gradcam++", "cam", gradcam_plus_plus, with_gradients, "Chattopadhay et al., WACV 2018",
            aliases=("gradcampp", "gradcamplusplus")),
-    Method("xgradcam", "gradients", "Fu et al., BMVC 2020", xgradcam),
-    Method("hirescam", "gradients", "Draelos & Carin, 2020", hirescam),
-    Method("layercam", "gradients", "Jiang et al., IEEE TIP 2021", layercam),
-    Method("eigencam", "activations", "Muhammad & Yeasin, IJCNN 2020", eigencam),
-    Method("scorecam", "scores", "Wang et al., CVPR-W 2020", weighted_sum),
-):
-    register(_method)
-
-
-# pixel attributions: their math is in ``attributions``; the pipeline drives them through the
-# adapters' input gradients, and ``raw`` is (N, H, W, C) at input resolution
-from . import attributions as _attr  # noqa: E402
-
-for _method in (
-    Method("saliency", "input_gradients", "Simonyan et al., ICLR-W 2014", _attr.saliency,
-           kind="pixel", aliases=("vanillagradient", "gradient")),
-    Method("smoothgrad", "input_gradients", "Smilkov et al., 2017", _attr.smoothgrad, kind="pixel"),
-    Method("integrated_gradients", "input_gradients", "Sundararajan et al., ICML 2017",
-           _attr.integrated_gradients, kind="pixel", aliases=("ig", "integratedgradient")),
-    Method("guided_backprop", "input_gradients", "Springenberg et al., ICLR-W 2015",
-           _attr.guided_backprop, kind="pixel", aliases=("guidedbackpropagation", "gbp")),
-    Method("guided_gradcam", "input_gradients", "Selvaraju et al., ICCV 2017", _attr.guided_gradcam,
-           kind="pixel"),
+    Method("xgradcam", "cam", xgradcam, with_gradients, "Fu et al., BMVC 2020"),
+    Method("hirescam", "cam", hirescam, with_gradients, "Draelos & Carin, 2020"),
+    Method("layercam", "cam", layercam, with_gradients, "Jiang et al., IEEE TIP 2021"),
+    Method("eigencam", "cam", eigencam, with_activations, "Muhammad & Yeasin, IJCNN 2020"),
+    Method("scorecam", "cam", weighted_sum, with_masked_scores, "Wang et al., CVPR-W 2020",
+           options=SCORE_CAM_OPTIONS),
 ):
     register(_method)

@@ -23,13 +23,20 @@ _WIDTH = 20
 _MIN_INTERVAL = 0.25  # seconds between two live redraws
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
+    """Whether the code runs in a Jupyter (IPython) kernel."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython ships with the course
         return False
     shell = get_ipython()
     return shell is not None and hasattr(shell, "kernel")
+
+
+def enabled(flag: bool | None) -> bool:
+    """Whether to show a bar: ``flag`` itself, or, when it is None, only in a Jupyter kernel (where
+    a bar reads well; in a terminal or a test run it would be noise)."""
+    return bool(flag) if flag is not None else in_kernel()
 
 
 def _seconds(t: float) -> str:
@@ -84,7 +91,7 @@ class Progress:
         self._closed = False
         if disable:
             return
-        if _in_kernel():
+        if in_kernel():
             from IPython.display import display
             self._handle = display({"text/plain": self._text()}, raw=True, display_id=True)
         else:

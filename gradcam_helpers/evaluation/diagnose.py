@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.maps import check_maps
+
 PATTERNS: tuple[str, ...] = ("corner", "uniform", "outside_roi", "one_side")
 
 #: Default thresholds; every one is a keyword of :func:`diagnose_maps`.
@@ -101,11 +103,6 @@ class Diagnosis:
     def __len__(self) -> int:
         return len(self.corner_energy)
 
-    @property
-    def any_flag(self) -> np.ndarray:
-        """(N,) bool: the map shows at least one pattern (one_side counted per map)."""
-        return np.any(np.stack([self.flags[p] for p in PATTERNS]), axis=0)
-
     def summary(self) -> dict:
         """Summary of the set.
 
@@ -162,20 +159,6 @@ class Diagnosis:
         return f"Diagnosis(n={s['n']}, flagged: {flagged}; {s['verdict']})"
 
 
-def _check_maps(maps: np.ndarray) -> np.ndarray:
-    maps = np.asarray(maps, dtype=np.float64)
-    if maps.ndim == 2:
-        maps = maps[None]
-    if maps.ndim != 3:
-        raise ValueError(f"maps must be (N, H, W) or (H, W); got shape {maps.shape}")
-    if not np.isfinite(maps).all():
-        raise ValueError("maps contain NaN or inf")
-    if maps.size and maps.min() < -1e-6:
-        raise ValueError(f"maps must be non-negative (min {maps.min():.3g}); CAM maps are taken "
-                         "after ReLU — pass Explanation.maps or np.maximum(maps, 0)")
-    return np.maximum(maps, 0)
-
-
 def corner_mask(shape: tuple[int, int], corner_size: float = 0.2) -> np.ndarray:
     """(H, W) bool: the four corner squares, each ``corner_size`` of the height by
     ``corner_size`` of the width (at least one pixel)."""
@@ -227,7 +210,7 @@ def diagnose_maps(maps: np.ndarray, roi: np.ndarray | None = None, *,
     >>> d = diagnose_maps(res.maps, roi=test.lung_masks)   # doctest: +SKIP
     >>> d.summary()["verdict"]                             # doctest: +SKIP
     """
-    maps = _check_maps(maps)
+    maps = check_maps(maps, nonnegative=True)
     n, h, w = maps.shape
     for name, value in (("corner_threshold", corner_threshold),
                         ("uniform_threshold", uniform_threshold),

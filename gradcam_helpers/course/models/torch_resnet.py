@@ -351,7 +351,7 @@ def train_xray_resnet(data: Any, config: dict[str, Any] | None = None, *, cache:
 
 def _train(cfg: dict[str, Any], images: np.ndarray, labels: np.ndarray, in_channels: int,
            num_classes: int, progress: bool) -> tuple[ResNet, dict]:
-    from ..progress import progress as progress_bar
+    from ...engine.progress import progress as progress_bar
 
     torch.manual_seed(cfg["seed"])
     model = _model_from_config(cfg, in_channels, num_classes)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..progress import progress
+from ...engine.progress import progress
 from .dataset import CLASS_NAMES, XrayData
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff")

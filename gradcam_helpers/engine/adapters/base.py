@@ -1,16 +1,40 @@
-"""What the pipeline and both adapters share, written once.
+"""The adapter contract: everything the rest of the package needs from a framework, declared once.
 
-- :class:`Capture`, what an adapter hands to the framework-free core;
-- :class:`Adapter`, the interface both adapters implement, with everything that does not depend on
-  the framework: the dry-run record (:class:`CallRecorder`), choosing and checking the target layer,
-  finding the final softmax to bypass, and the GAP → Dense matcher that CAM needs;
-- the input checks (:func:`check_batch`, :func:`check_finite`, :func:`single_input_message`) and
-  :func:`resolve_targets`, with the same messages in both frameworks.
+An adapter wraps one model of one framework. The pipeline, the drivers of the methods and the
+evaluation call only what :class:`Adapter` declares; nothing outside ``engine/adapters`` branches on
+the framework. The contract, by purpose:
+
+================================ =================================================================
+purpose                          members
+================================ =================================================================
+is this my kind of model?        :meth:`Adapter.accepts` (asked by :func:`~.adapter_for`, Keras
+                                 first), ``framework``
+images                           :meth:`~Adapter.validate`, :meth:`~Adapter.spatial_size`,
+                                 ``channels_axis``, :meth:`~Adapter.to_channels_last`,
+                                 :meth:`~Adapter.from_channels_last`
+capture at the target layer      :meth:`~Adapter.capture` (activations, gradients, logits, classes),
+                                 ``layer_name``, ``num_classes``, :meth:`~Adapter.cam_class_weights`
+class scores (forward passes)    :meth:`~Adapter.logits`, :meth:`~Adapter.masked_scorer`
+input gradients (pixel methods)  :meth:`~Adapter.input_gradients` (also with Guided Backprop's rule)
+weights                          :meth:`~Adapter.weighted_layers`, :meth:`~Adapter.weight_value`,
+                                 :meth:`~Adapter.assign_weight`, :meth:`~Adapter.copy_model`
+files and threads                :meth:`~Adapter.load_model`, :meth:`~Adapter.thread_count`
+================================ =================================================================
+
+A new capability (captured attention weights for transformers, say) is declared here and
+implemented by each adapter; a method's driver then asks for it.
+
+What does not depend on the framework is written here once: the dry-run record
+(:class:`CallRecorder`), choosing and checking the target layer, finding the final softmax to
+bypass, the GAP → Dense matcher that CAM needs, and the input checks and messages
+(:func:`check_batch`, :func:`check_finite`, :func:`single_input_message`, …), the same in both
+frameworks. Which class is explained is decided in :mod:`..targets`.
 """
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, ContextManager, Sequence
 
 import numpy as np
@@ -41,31 +65,6 @@ class LayerCall:
     output_shape: tuple | None  # None when the output is not a single tensor
     is_pooling: bool
     calls: int
-
-
-def resolve_targets(target, logits: np.ndarray) -> np.ndarray:
-    """Turn the user's ``target`` into one class index per image, checking it against the logits.
-
-    ``None`` → each image's top class; an int → that class for every image; a sequence → one
-    class per image.
-    """
-    n, classes = logits.shape
-    if target is None:
-        return np.argmax(logits, axis=1).astype(np.int64)
-    values = np.asarray(target)
-    if values.dtype.kind not in "iu" and not (values.dtype.kind == "f" and np.all(values == np.round(values))):
-        raise ValueError(f"target must be None, an int or a list of ints (class indices); got {target!r}")
-    values = values.astype(np.int64)
-    if values.ndim == 0:
-        values = np.full(n, int(values), dtype=np.int64)
-    elif values.shape != (n,):
-        raise ValueError(f"got {values.size} targets for {n} images: pass one class index per image, "
-                         "a single int for all of them, or None for each image's top class")
-    bad = values[(values < 0) | (values >= classes)]
-    if bad.size:
-        raise ValueError(f"target class {int(bad[0])} is out of range: the model has {classes} classes "
-                         f"(valid indices 0 … {classes - 1})")
-    return values
 
 
 def describe_candidates(calls: Sequence[LayerCall], limit: int = 12) -> str:
@@ -172,7 +171,7 @@ class CallRecorder:
 
 
 class Adapter(abc.ABC):
-    """The interface between the pipeline (:mod:`gradcam_helpers.api`) and one framework.
+    """The interface between the engine (pipeline, drivers, evaluation) and one framework.
 
     A subclass is thin: it says how to run the model once with its layer calls recorded
     (:meth:`_dry_run`), how to look a layer up (:meth:`_lookup`), what a layer is (:meth:`_role`,
@@ -210,6 +209,42 @@ class Adapter(abc.ABC):
 
     # ----------------------------------------------------------------- what a framework provides
 
+    @staticmethod
+    @abc.abstractmethod
+    def accepts(model: Any) -> bool:
+        """Whether ``model`` is this framework's model, without importing the framework when it is
+        not loaded."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def load_model(path: str | Path, build: Callable[[], Any] | None = None,
+                   device: str | None = None) -> Any:
+        """A model saved to ``path``, ready to explain (inference mode).
+
+        Parameters
+        ----------
+        path : the framework's model file (Keras ``.keras``; PyTorch a ``state_dict`` checkpoint)
+        build : for frameworks whose files hold only weights (PyTorch): builds the network
+        device : where the model runs (PyTorch: ``"cpu"``, ``"cuda"``); None: the CPU
+        """
+
+    @staticmethod
+    @abc.abstractmethod
+    def thread_count() -> int:
+        """The number of CPU threads the framework computes with now (a trained model's cache key
+        holds it: another count adds sums in another order)."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def from_channels_last(x: np.ndarray) -> Any:
+        """An (N, H, W, C) float NumPy batch as the framework's models take it (Keras: the array;
+        PyTorch: an (N, C, H, W) float32 tensor)."""
+
+    @abc.abstractmethod
+    def copy_model(self) -> Any:
+        """A copy of the model with its own weights (the sanity check randomises it); the model
+        itself is never changed."""
+
     @abc.abstractmethod
     def validate(self, images):
         """Check a batch (rank, channels, dtype, finiteness) and convert it for the model."""
@@ -240,6 +275,23 @@ class Adapter(abc.ABC):
             What ``score_fn`` gives when one was passed; otherwise the model's output with a final
             softmax/sigmoid bypassed (its input, or the Dense layer's pre-activation). The model is
             not changed.
+        """
+
+    @abc.abstractmethod
+    def input_gradients(self, x: np.ndarray, target: Any, guided: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """d score / d input, for the pixel methods (:mod:`..attributions`).
+
+        Parameters
+        ----------
+        x : (M, H, W, C) float array, channels last (converted to the model's layout here)
+        target : None (each input's top class), an int or (M,) class indices
+        guided : apply Guided Backprop's rule to every ReLU during this call (undone before
+            returning, also on error); ``ValueError`` when the model has no ReLU the adapter sees
+
+        Returns
+        -------
+        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
         """
 
     @abc.abstractmethod

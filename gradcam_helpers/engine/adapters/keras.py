@@ -7,39 +7,42 @@ Sequential (built with or without ``Input``), nested and subclassed models — t
 cut the graph with ``Model(model.inputs, [layer.output, ...])``, which fails on Sequential models
 (``.output`` is undefined until called symbolically) and on nested bases ("not connected").
 
-The module has two parts:
-
-- :class:`KerasAdapter`, backend-neutral: it finds layers (also inside nested models), wraps
-  their calls, reads the pre-softmax score, checks inputs, and runs the model through
-  :meth:`KerasAdapter._forward`, which lets a callback see — and replace — the target layer's
-  output. It uses ``keras.ops`` only.
-- one small *gradient backend* per Keras backend, the only code that imports a backend:
-  :class:`TensorFlowGradients` here, :class:`~._keras_backends.TorchGradients` and
-  :class:`~._keras_backends.JaxGradients` in :mod:`._keras_backends`. A backend is built with the
-  model and offers ``compile(fn)`` (a compiled version of ``fn``, or ``fn`` itself) and
-  ``capture(forward, x, targets, use_top, gradients, activation_shape)``, which runs ``forward``
-  once and returns (activations, gradients of the chosen scores with respect to the activations,
-  logits, chosen classes) as tensors of that backend. Register a new backend in
-  :data:`GRADIENT_BACKENDS`.
-
-With TensorFlow the tape watches only the target layer's output, and
-``watch_accessed_variables=False``: the layers below the target are run but not recorded, and no
-gradient with respect to any weight is computed. The backward pass runs from the score down to
-the target layer only.
+:class:`KerasAdapter` is backend-neutral: it finds layers (also inside nested models), wraps their
+calls, reads the pre-softmax score, checks inputs, and runs the model through
+:meth:`KerasAdapter._forward`, which lets a callback see — and replace — the target layer's output.
+It uses ``keras.ops`` only. The one thing Keras has no backend-neutral API for, the gradient, comes
+from one small *gradient piece* per Keras backend, behind the protocol
+:class:`~.keras_gradients.GradientPiece`: :mod:`.keras_tensorflow`, :mod:`.keras_torch` and
+:mod:`.keras_jax` are the only code that imports a backend. A new backend is one such module and
+one entry in :data:`GRADIENT_PIECES`.
 
 Keras and its backends are imported lazily, inside the functions that need them.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ._common import (Adapter, CallRecorder, Capture, LayerCall, check_batch, check_finite,
-                      describe_candidates, guided_backprop_message, resolve_targets,
-                      single_input_message)
-from ._keras_backends import JaxGradients, TorchGradients
+from ..maps import to_numpy
+from ..targets import class_indices
+from .base import (
+    Adapter,
+    CallRecorder,
+    Capture,
+    check_batch,
+    check_finite,
+    describe_candidates,
+    guided_backprop_message,
+    single_input_message,
+)
+from .keras_gradients import GradientPiece
+from .keras_jax import JaxGradients
+from .keras_tensorflow import TensorFlowGradients
+from .keras_torch import TorchGradients
 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 _IGNORABLE = ("Dropout", "Flatten", "Identity")
@@ -58,18 +61,9 @@ def is_keras_model(model: Any) -> bool:
     return keras is not None and isinstance(model, keras.layers.Layer)
 
 
-def _numpy(tensor, dtype) -> np.ndarray:
+def _numpy(tensor: Any, dtype: Any) -> np.ndarray:
     """A tensor (or Keras variable) of any Keras backend, on any device, as a NumPy array."""
-    from keras import ops
-
-    # torch tensors and TensorFlow variables lack NumPy 2's __array__(copy=...) and warn when
-    # converted with np.array, which keras's convert_to_numpy does: ask them for NumPy directly
-    value = getattr(tensor, "value", tensor)  # a Keras variable → its backend tensor or variable
-    if hasattr(value, "detach"):  # torch
-        return value.detach().cpu().numpy().astype(dtype, copy=False)
-    if hasattr(value, "numpy"):  # TensorFlow eager tensors and variables
-        return np.asarray(value.numpy(), dtype=dtype)
-    return np.asarray(ops.convert_to_numpy(value), dtype=dtype)
+    return to_numpy(getattr(tensor, "value", tensor), dtype)  # a Keras variable → its backend value
 
 
 def _sublayers(layer) -> list:
@@ -120,77 +114,9 @@ def _wrapped_calls(wrappers: dict) -> Iterator[None]:
                 object.__delattr__(layer, "call")
 
 
-# ------------------------------------------------------------------------------------------------
-# gradient backends: the only backend-specific code
-
-
-class TensorFlowGradients:
-    """The TensorFlow piece: ``tf.function`` to compile, ``tf.GradientTape`` for the gradient."""
-
-    name = "tensorflow"
-
-    def __init__(self, model=None):
-        pass
-
-    @staticmethod
-    def compile(fn: Callable) -> Callable:
-        import tensorflow as tf
-
-        return tf.function(fn, reduce_retracing=True)
-
-    @staticmethod
-    def capture(forward: Callable, x, targets, use_top, gradients: bool, activation_shape=None):
-        """Run ``forward(x, on_target)`` once; return (activations, d score / d activations or an
-        empty tensor without ``gradients``, logits, chosen classes). The score is the sum over the
-        batch of each image's chosen logit, so each image's gradient is its own.
-        ``activation_shape`` (the target's output shape from the dry run) is not needed here."""
-        import tensorflow as tf
-
-        store: dict[str, Any] = {}
-        tape = tf.GradientTape(watch_accessed_variables=False, persistent=False)
-
-        def on_target(out):
-            if gradients:
-                tape.watch(out)
-            store["activations"] = out
-            return out
-
-        with tape:
-            logits = forward(x, on_target)
-            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
-            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
-        activations = store["activations"]
-        grads = tape.gradient(score, activations) if gradients else tf.zeros((0,))
-        return activations, grads, logits, chosen
-
-    @staticmethod
-    def input_gradients(forward: Callable, x, targets, use_top):
-        """d score / d input (pixel attributions): (gradients, logits, chosen classes)."""
-        import tensorflow as tf
-
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(x)
-            logits = forward(x)
-            chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type=tf.int64), targets)
-            score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
-        return tape.gradient(score, x), logits, chosen
-
-    @staticmethod
-    def guided_relu(y):
-        """The identity, with a backward pass that keeps only positive gradients: after a ReLU it
-        makes the ReLU's gradient Guided Backprop's 1[x > 0] * max(dL/dy, 0)."""
-        import tensorflow as tf
-
-        @tf.custom_gradient
-        def rule(v):
-            return tf.identity(v), lambda dy: tf.nn.relu(dy)
-
-        return rule(y)
-
-
-#: Keras backend name → its gradient piece (torch and JAX: :mod:`._keras_backends`).
-GRADIENT_BACKENDS: dict[str, type] = {"tensorflow": TensorFlowGradients, "torch": TorchGradients,
-                                      "jax": JaxGradients}
+#: Keras backend name → its gradient piece.
+GRADIENT_PIECES: dict[str, type[GradientPiece]] = {"tensorflow": TensorFlowGradients,
+                                                   "torch": TorchGradients, "jax": JaxGradients}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,17 +146,62 @@ class KerasAdapter(Adapter):
         import keras
 
         backend = keras.config.backend()
-        if backend not in GRADIENT_BACKENDS:
+        if backend not in GRADIENT_PIECES:
             raise NotImplementedError(
                 f"Keras runs on the '{backend}' backend; Grad-CAM needs gradients, which the helpers "
-                f"take on {', '.join(GRADIENT_BACKENDS)}. Set KERAS_BACKEND to one of them before "
+                f"take on {', '.join(GRADIENT_PIECES)}. Set KERAS_BACKEND to one of them before "
                 "importing keras")
         super().__init__(model, layer, score_fn)
-        self.backend = GRADIENT_BACKENDS[backend](model)
+        self.backend = GRADIENT_PIECES[backend](model)
         self._layers_by_name: dict[str, Any] = {}
         self._compile = True  # set to False when a model cannot be compiled
         self._compiled_ok = False
         self._compiled: dict[Any, Callable] = {}
+
+    # -------------------------------------------------------------------- the framework
+
+    @staticmethod
+    def accepts(model: Any) -> bool:
+        """See :meth:`Adapter.accepts`: a Keras layer or model (:func:`is_keras_model`)."""
+        return is_keras_model(model)
+
+    @staticmethod
+    def load_model(path: str | Path, build: Callable[[], Any] | None = None,
+                   device: str | None = None) -> Any:
+        """See :meth:`Adapter.load_model`: a ``.keras`` file (``build`` must be None: the file holds
+        the network; ``device`` is Keras's own choice)."""
+        import keras
+
+        if build is not None:
+            raise ValueError("a .keras file holds the whole model: load it without a build function")
+        return keras.saving.load_model(path, compile=False)
+
+    @staticmethod
+    def thread_count() -> int:
+        """See :meth:`Adapter.thread_count`: TensorFlow's intra-op threads (0 means its default,
+        the number of cores)."""
+        import tensorflow as tf
+
+        return int(tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1)
+
+    @staticmethod
+    def from_channels_last(x: np.ndarray) -> np.ndarray:
+        """See :meth:`Adapter.from_channels_last`: Keras models take (N, H, W, C) as it is."""
+        return np.asarray(x, dtype=np.float32)
+
+    def copy_model(self) -> Any:
+        """See :meth:`Adapter.copy_model`: ``keras.models.clone_model`` and the model's weights."""
+        import keras
+
+        try:
+            clone = keras.models.clone_model(self.model)
+        except Exception as error:  # subclassed models without get_config, …
+            raise TypeError(
+                "the sanity check works on a copy of the model and keras.models.clone_model could not "
+                f"copy this one ({type(error).__name__}: {error}). Use a Functional or Sequential model, "
+                "or give the subclass a get_config()/from_config()") from error
+        clone.set_weights(self.model.get_weights())
+        return clone
 
     # -------------------------------------------------------------------- inputs
 
@@ -419,10 +390,9 @@ class KerasAdapter(Adapter):
         from keras import ops
 
         self.inspect(images)
-        n = len(images)
-        use_top = target is None
-        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
-            target, np.zeros((n, self.num_classes), np.float32))
+        chosen = class_indices(target, len(images), self.num_classes)
+        use_top = chosen is None
+        targets = np.zeros(len(images), np.int64) if use_top else chosen
         args = (ops.convert_to_tensor(images), ops.convert_to_tensor(targets),
                 ops.convert_to_tensor(use_top))
         shape = next(c.output_shape for c in self._calls if c.name == self.layer_name)
@@ -476,20 +446,9 @@ class KerasAdapter(Adapter):
     # -------------------------------------------------------------------- input gradients
 
     def input_gradients(self, x: np.ndarray, target, guided: bool = False):
-        """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
-
-        Parameters
-        ----------
-        x : (M, H, W, C) float array
-        target : None, an int or (M,) class indices
-        guided : apply Guided Backprop's rule to every ReLU (a ``ReLU`` layer, an ``Activation``
-            or any layer with ``activation="relu"``/``"relu6"``) during this call; the wrappers
-            are undone before returning, also on error
-
-        Returns
-        -------
-        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
-        """
+        """See :meth:`Adapter.input_gradients`. With ``guided`` the rule goes on every ReLU (a
+        ``ReLU`` layer, an ``Activation`` or any layer with ``activation="relu"``/``"relu6"``) by
+        wrapping its ``call`` for this call only."""
         from keras import ops
 
         x = np.asarray(x, np.float32)
@@ -499,10 +458,9 @@ class KerasAdapter(Adapter):
             relus = [layer for _, layer in iter_layers(self.model) if _is_leaf(layer) and _is_relu(layer)]
             if not relus:
                 raise ValueError(guided_backprop_message("layer"))
-        n = len(x)
-        use_top = target is None
-        targets = np.zeros(n, np.int64) if use_top else resolve_targets(
-            target, np.zeros((n, self.num_classes), np.float32))
+        chosen = class_indices(target, len(x), self.num_classes)
+        use_top = chosen is None
+        targets = np.zeros(len(x), np.int64) if use_top else chosen
 
         def wrap_guided(original):
             def call(*args, **kwargs):

@@ -1,151 +1,18 @@
-"""The torch and JAX gradient pieces of the Keras adapter (TensorFlow's is in ``keras_adapter``).
+"""The JAX gradient piece of the Keras adapter, for ``KERAS_BACKEND=jax`` (the protocol:
+:mod:`.keras_gradients`), and the jaxpr dependency analysis it needs.
 
-Keras 3 runs the same model on TensorFlow, PyTorch or JAX (``KERAS_BACKEND``, fixed when keras is
-first imported). Everything the adapter does — finding the layer, wrapping its ``call``, reading
-the score before softmax, the checks — is written once with Keras itself. One thing has no
-backend-neutral API in Keras (keras-team/keras#20760 declined one): *the gradient of the chosen
-class scores with respect to the target layer's output*. Each backend takes it its own way:
-
-========== ==========================================================================================
-backend    how the gradient is taken, and what is not done
-========== ==========================================================================================
-tensorflow ``tf.GradientTape`` that watches only the target layer's output (no variable is
-           recorded), inside a ``tf.function``; the layers below the target are not differentiated
-torch      autograd off until the target layer has run, whose output is swapped for a detached leaf
-           that requires grad; ``torch.autograd.grad(score, leaf)``: nothing is recorded below the
-           target and no parameter gets a gradient; not compiled
-jax        a pure function of the model's variables (bound in a ``keras.StatelessScope``, as
-           ``model.stateless_call`` does), compiled with ``jax.jit``; a zero *probe* is added to the
-           target layer's output and ``jax.value_and_grad`` differentiates the scores with respect
-           to it — the gradient w.r.t. an additive zero probe *is* the gradient w.r.t. the
-           activation, and nothing that does not depend on the probe is differentiated
-========== ==========================================================================================
-
-A piece has the interface of :class:`~gradcam_helpers.keras_adapter.TensorFlowGradients`:
-``compile(fn)`` and ``capture(forward, x, targets, use_top, gradients, activation_shape)``, where
-``forward(x, on_target)`` runs the model (the adapter's backend-neutral pass) and lets
-``on_target(output)`` see — and replace — the target layer's output. Frameworks are imported
-lazily, inside the methods.
+The model runs as a pure function of its variables (bound in a ``keras.StatelessScope``, as
+``model.stateless_call`` does), compiled with ``jax.jit``; a zero *probe* is added to the target
+layer's output and ``jax.value_and_grad`` differentiates the scores with respect to it — the
+gradient w.r.t. an additive zero probe *is* the gradient w.r.t. the activation, and nothing that
+does not depend on the probe is differentiated. Whether the score depends on the probe at all is
+read off the traced graph (:func:`depends_on_first_input`). JAX is imported lazily.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
-
-
-def select_scores(logits, targets, use_top):
-    """The explained class of each image and the sum of their scores (written with ``keras.ops``).
-
-    Parameters
-    ----------
-    logits : (N, classes) tensor of the active backend, the scores before softmax
-    targets : (N,) int tensor, the requested classes (ignored where ``use_top``)
-    use_top : bool or boolean scalar tensor, explain each image's top class
-
-    Returns
-    -------
-    chosen : (N,) int32 tensor
-    total : scalar tensor, ``sum_i logits[i, chosen[i]]``. Its gradient with respect to an
-        activation gives every image its own class's gradient in one backward pass: the images of a
-        batch do not interact (Keras models run in inference mode here).
-    """
-    from keras import ops
-
-    top = ops.cast(ops.argmax(logits, axis=1), "int32")
-    chosen = ops.where(use_top, top, ops.cast(targets, "int32"))
-    picked = ops.take_along_axis(logits, ops.expand_dims(chosen, 1), axis=1)
-    return chosen, ops.sum(picked)
-
-
-class TorchGradients:
-    """The PyTorch piece: autograd off below the target layer, ``torch.autograd.grad`` above it.
-
-    Nothing is compiled (``torch.compile`` costs far more than one explanation saves); ``compile``
-    only runs the function with autograd off, and :meth:`capture` turns it on after the target
-    layer has run, on a detached copy of its output that requires grad. So nothing below the
-    target is recorded, no parameter gets a gradient, ``requires_grad`` flags and an outer
-    ``torch.no_grad()`` do not matter, and the caller's grad mode is restored on return.
-    """
-
-    name = "torch"
-
-    def __init__(self, model=None):
-        pass
-
-    @staticmethod
-    def compile(fn: Callable) -> Callable:
-        import torch
-
-        def run(*args):
-            with torch.no_grad():  # restores the caller's grad mode on exit, also after an error
-                return fn(*args)
-        return run
-
-    @staticmethod
-    def capture(forward: Callable, x, targets, use_top, gradients: bool, activation_shape=None):
-        """See :class:`~gradcam_helpers.keras_adapter.TensorFlowGradients.capture`."""
-        import torch
-
-        store: dict[str, Any] = {}
-
-        def on_target(out):
-            if gradients:
-                torch.set_grad_enabled(True)  # record from here on: the head only
-                out = out.detach().requires_grad_(True)
-            store["activations"] = out
-            return out
-
-        with torch.no_grad():
-            logits = forward(x, on_target)
-            chosen, total = select_scores(logits, targets, use_top)
-            activations = store["activations"]
-            grads = torch.zeros(0)
-            if gradients:
-                grads = None  # the score does not depend on the layer: reported by the adapter
-                if total.requires_grad:
-                    grads = torch.autograd.grad(total, activations, allow_unused=True)[0]
-        return activations.detach(), grads, logits.detach(), chosen
-
-    @staticmethod
-    def input_gradients(forward: Callable, x, targets, use_top):
-        """d score / d input (pixel attributions): (gradients, logits, chosen classes)."""
-        import torch
-
-        with torch.enable_grad():
-            x = x.detach().requires_grad_(True)
-            logits = forward(x)
-            chosen, total = select_scores(logits, targets, use_top)
-            grads = None  # the score does not depend on the input: reported by the adapter
-            if total.requires_grad:
-                grads = torch.autograd.grad(total, x, allow_unused=True)[0]
-        return grads, logits.detach(), chosen
-
-    @staticmethod
-    def guided_relu(y):
-        """The identity, with a backward pass that keeps only positive gradients (Guided
-        Backprop's rule after a ReLU; see ``TensorFlowGradients.guided_relu``)."""
-        return _torch_guided().apply(y)
-
-
-_TORCH_GUIDED: list = []
-
-
-def _torch_guided():
-    """The autograd Function of the guided rule, defined once torch is imported."""
-    if not _TORCH_GUIDED:
-        import torch
-
-        class GuidedIdentity(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, v):
-                return v.view_as(v)
-
-            @staticmethod
-            def backward(ctx, dy):
-                return dy.clamp(min=0)
-
-        _TORCH_GUIDED.append(GuidedIdentity)
-    return _TORCH_GUIDED[0]
+from .keras_gradients import select_scores
 
 
 class JaxGradients:
@@ -194,10 +61,9 @@ class JaxGradients:
 
     @staticmethod
     def capture(forward: Callable, x, targets, use_top, gradients: bool, activation_shape=None):
-        """See :class:`~gradcam_helpers.keras_adapter.TensorFlowGradients.capture`.
-
-        ``activation_shape`` is the target layer's output shape (its batch size is ignored): the
-        probe must exist before the pass that it is added to.
+        """See :meth:`~.keras_gradients.GradientPiece.capture`. ``activation_shape`` is the target
+        layer's output shape (its batch size is ignored): the probe must exist before the pass that
+        it is added to.
         """
         import jax
         import jax.numpy as jnp
@@ -230,7 +96,7 @@ class JaxGradients:
 
     @staticmethod
     def input_gradients(forward: Callable, x, targets, use_top):
-        """d score / d input (pixel attributions): (gradients, logits, chosen classes)."""
+        """See :meth:`~.keras_gradients.GradientPiece.input_gradients`."""
         import jax
 
         def scores(inputs):
@@ -243,8 +109,7 @@ class JaxGradients:
 
     @staticmethod
     def guided_relu(y):
-        """The identity, with a backward pass that keeps only positive gradients (Guided
-        Backprop's rule after a ReLU; see ``TensorFlowGradients.guided_relu``)."""
+        """See :meth:`~.keras_gradients.GradientPiece.guided_relu`."""
         return _jax_guided()(y)
 
 

@@ -12,20 +12,33 @@ Instead a forward hook replaces the module's output by a detached copy that requ
 
 Every hook is removed before returning, also when the call raises, and the train/eval mode of
 every sub-module is restored. What both adapters share (choosing and checking the layer, the
-softmax bypass, the CAM matcher) lives in :class:`gradcam_helpers._common.Adapter`. torch is
-imported lazily.
+softmax bypass, the CAM matcher) lives in :class:`~.base.Adapter`; Score-CAM's many forward passes
+run on an equivalent, faster copy of the model (:mod:`.torch_inference`). torch is imported lazily.
 """
 from __future__ import annotations
 
 import contextlib
 import re
+from copy import deepcopy
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ._common import (Adapter, CallRecorder, Capture, check_batch, check_finite,
-                      describe_candidates, guided_backprop_message, resolve_targets,
-                      single_input_message)
+from ..maps import to_numpy
+from ..targets import resolve_targets
+from .base import (
+    Adapter,
+    CallRecorder,
+    Capture,
+    check_batch,
+    check_finite,
+    describe_candidates,
+    guided_backprop_message,
+    several_outputs_message,
+    single_input_message,
+)
+from .torch_inference import build_inference_copy
 
 _POOLING = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d")
 _PROBABILITY = ("Softmax", "LogSoftmax", "Sigmoid", "Softmax2d")
@@ -106,6 +119,59 @@ class TorchAdapter(Adapter):
         self._modules: dict[str, Any] = {}
         self._inference: tuple | None = None  # (the weights' state, inference_copy()'s result)
 
+    # -------------------------------------------------------------------- the framework
+
+    @staticmethod
+    def accepts(model: Any) -> bool:
+        """See :meth:`Adapter.accepts`: a ``torch.nn.Module`` (:func:`is_torch_model`)."""
+        return is_torch_model(model)
+
+    @staticmethod
+    def load_model(path: str | Path, build: Callable[[], Any] | None = None,
+                   device: str | None = None) -> Any:
+        """See :meth:`Adapter.load_model`: ``build()`` makes the network, then its ``state_dict`` is
+        loaded from ``path`` (a ``state_dict``, or a dict holding one under ``"state_dict"`` or
+        ``"model_state_dict"``, as ``torch.save`` wrote it); eval mode, on ``device``."""
+        import torch
+
+        if build is None:
+            raise ValueError("a PyTorch checkpoint holds only the weights: pass the function that "
+                             "builds the network")
+        model = build()
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"the build function returned {type(model).__name__}, not a "
+                            "torch.nn.Module")
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(stored, dict):
+            for key in ("state_dict", "model_state_dict"):
+                if isinstance(stored.get(key), dict):
+                    stored = stored[key]
+                    break
+        try:
+            model.load_state_dict(stored)
+        except RuntimeError as err:
+            raise ValueError(f"the checkpoint {path} does not fit the network: {err}") from err
+        return model.to(device or "cpu").eval()
+
+    @staticmethod
+    def thread_count() -> int:
+        """See :meth:`Adapter.thread_count`: ``torch.get_num_threads()``."""
+        import torch
+
+        return int(torch.get_num_threads())
+
+    @staticmethod
+    def from_channels_last(x: np.ndarray) -> Any:
+        """See :meth:`Adapter.from_channels_last`: an (N, C, H, W) float32 tensor."""
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2),
+                                                     dtype=np.float32))
+
+    def copy_model(self) -> Any:
+        """See :meth:`Adapter.copy_model`: ``copy.deepcopy``."""
+        return deepcopy(self.model)
+
     # -------------------------------------------------------------------- inputs
 
     def _expected_channels(self) -> int | None:
@@ -138,7 +204,7 @@ class TorchAdapter(Adapter):
 
     @staticmethod
     def to_channels_last(x) -> np.ndarray:
-        return x.detach().cpu().numpy().transpose(0, 2, 3, 1)
+        return to_numpy(x).transpose(0, 2, 3, 1)
 
     # -------------------------------------------------------------------- model inspection
 
@@ -235,7 +301,7 @@ class TorchAdapter(Adapter):
 
     @staticmethod
     def _dense_kernel(module) -> np.ndarray:
-        return module.weight.detach().float().cpu().numpy().T
+        return to_numpy(module.weight, np.float32).T
 
     # -------------------------------------------------------------------- capture
 
@@ -249,8 +315,6 @@ class TorchAdapter(Adapter):
         else:
             logits = outputs
         if not isinstance(logits, torch.Tensor):
-            from ._common import several_outputs_message
-
             count = len(logits) if isinstance(logits, (list, tuple, dict)) else "a non-tensor"
             raise ValueError(several_outputs_message(count))
         if logits.ndim != 2:
@@ -293,7 +357,7 @@ class TorchAdapter(Adapter):
             self._final_hook(handles, store)
             outputs = self.model(x)
             logits = self._logits(outputs, store)
-            targets = resolve_targets(target, logits.detach().float().cpu().numpy())
+            targets = resolve_targets(target, to_numpy(logits, np.float32))
             grads = None
             if gradients:
                 index = torch.as_tensor(targets, device=logits.device)
@@ -304,9 +368,9 @@ class TorchAdapter(Adapter):
                 (grads,) = torch.autograd.grad(score, store["activations"])
         activations = store["activations"].detach()
         return Capture(
-            activations.float().cpu().numpy().transpose(0, 2, 3, 1),
-            None if grads is None else grads.float().cpu().numpy().transpose(0, 2, 3, 1),
-            logits.detach().float().cpu().numpy(), targets)
+            to_numpy(activations, np.float32).transpose(0, 2, 3, 1),
+            None if grads is None else to_numpy(grads, np.float32).transpose(0, 2, 3, 1),
+            to_numpy(logits, np.float32), targets)
 
     def logits(self, x) -> np.ndarray:
         """See :meth:`Adapter.logits`: (N, C, H, W) → (N, classes) float32, before softmax."""
@@ -316,7 +380,7 @@ class TorchAdapter(Adapter):
         store: dict[str, Any] = {}
         with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
             self._final_hook(handles, store)
-            return self._logits(self.model(x), store).float().cpu().numpy()
+            return to_numpy(self._logits(self.model(x), store), np.float32)
 
     def weighted_layers(self, x) -> list[tuple[str, list]]:
         """See :meth:`Adapter.weighted_layers`: (dotted name, the module's own parameters) of every
@@ -342,7 +406,7 @@ class TorchAdapter(Adapter):
     @staticmethod
     def weight_value(weight) -> np.ndarray:
         """See :meth:`Adapter.weight_value`."""
-        return weight.detach().cpu().double().numpy()
+        return to_numpy(weight, np.float64)
 
     @staticmethod
     def assign_weight(weight, value: np.ndarray) -> None:
@@ -364,38 +428,38 @@ class TorchAdapter(Adapter):
         import torch
 
         image = image[:1]
-        copy = self.inference_copy() if fast else None
-        checked = copy is None
+        twin = self.inference_copy() if fast else None
+        checked = twin is None
 
         def run(model, masks, store):
             m = torch.from_numpy(masks).to(device=image.device, dtype=image.dtype)
             batch = image * m[:, None]
             if model is not self.model:
                 batch = batch.contiguous(memory_format=torch.channels_last)
-            return self._logits(model(batch), store).float().cpu().numpy()
+            return to_numpy(self._logits(model(batch), store), np.float32)
 
         def score(masks: np.ndarray) -> np.ndarray:
-            nonlocal copy, checked
-            if copy is None:
+            nonlocal twin, checked
+            if twin is None:
                 return run(self.model, masks, store)
-            logits = run(copy[0], masks, copy_store)
+            logits = run(twin[0], masks, twin_store)
             if not checked:
                 reference = run(self.model, masks[:2], store)
                 tolerance = 1e-4 * max(1.0, float(np.abs(reference).max()))
                 if not np.allclose(logits[:2], reference, rtol=1e-4, atol=tolerance):
-                    copy = None
+                    twin = None
                     self._inference = (self._inference[0], None)  # not again for this model state
                     return run(self.model, masks, store)
                 checked = True
             return logits
 
         store: dict[str, Any] = {}
-        copy_store: dict[str, Any] = {}
+        twin_store: dict[str, Any] = {}
         with _hooks() as handles, _eval_mode(self.model), torch.inference_mode():
             self._final_hook(handles, store)
-            if copy is not None and copy[1] is not None:
-                handles.append(copy[1].register_forward_pre_hook(
-                    lambda module, inputs: copy_store.__setitem__("final_input", inputs[0])))
+            if twin is not None and twin[1] is not None:
+                handles.append(twin[1].register_forward_pre_hook(
+                    lambda module, inputs: twin_store.__setitem__("final_input", inputs[0])))
             yield score
 
     def inference_copy(self):
@@ -406,57 +470,32 @@ class TorchAdapter(Adapter):
         channels-last. On a CPU that makes a ResNet's forward pass 1.3–1.5× faster, with scores
         equal to the model's up to float rounding (about 1e-6 relative). Built once and rebuilt when
         any parameter or buffer changed (a weight updated in place, a training step) or when
-        :meth:`inspect` (run by every ``capture``) sees a new structure (a module swapped); None when ``torch.fx`` cannot trace the model (control flow
-        that depends on the data, calls it cannot follow) or when a copy once gave other scores.
+        :meth:`inspect` (run by every ``capture``) sees a new structure (a module swapped); None when
+        ``torch.fx`` cannot trace the model (control flow that depends on the data, calls it cannot
+        follow) or when a copy once gave other scores. See :mod:`.torch_inference`.
 
         Returns
         -------
         (copy, final) or None : the copy (eval mode, hooks of the model included) and its final
         softmax module, the one :meth:`masked_scorer` reads the logits from (None without one)
         """
-        import torch
-
         key = tuple((t.data_ptr(), t._version) for t in (*self.model.parameters(), *self.model.buffers()))
         if self._inference is not None and self._inference[0] == key:
             return self._inference[1]
-        copy = None
-        try:
-            import torch.fx.experimental.optimization as fx_optimization
-
-            with _eval_mode(self.model), torch.no_grad():
-                fused = fx_optimization.fuse(self.model)  # a deep copy; the model is not touched
-                fused = fused.to(memory_format=torch.channels_last).eval()
-            final = None
-            if self._final is not None and self.score_fn is None:
-                name = next(n for n, m in self.model.named_modules() if m is self._final[0])
-                final = fused.get_submodule(name)
-            copy = (fused, final)
-        except Exception:  # noqa: BLE001 — any tracing failure means: use the model itself
-            copy = None
-        self._inference = (key, copy)
-        return copy
+        final = self._final[0] if self._final is not None and self.score_fn is None else None
+        twin = build_inference_copy(self.model, final)
+        self._inference = (key, twin)
+        return twin
 
     # -------------------------------------------------------------------- input gradients
 
     def input_gradients(self, x: np.ndarray, target, guided: bool = False):
-        """d score / d input for pixel attributions (see :mod:`gradcam_helpers.attributions`).
-
-        Parameters
-        ----------
-        x : (M, H, W, C) float array, channels last (converted to (M, C, H, W) here)
-        target : None, an int or (M,) class indices
-        guided : apply Guided Backprop's rule to every nn.ReLU / nn.ReLU6 during this call (forward
-            hooks that are removed before returning, also on error)
-
-        Returns
-        -------
-        (gradients (M, H, W, C) float32, logits (M, classes) float32, targets (M,) int64)
-        """
+        """See :meth:`Adapter.input_gradients`. With ``guided`` the rule goes on every nn.ReLU /
+        nn.ReLU6 (forward hooks that are removed before returning, also on error)."""
         import torch
 
         device, dtype = _model_device_dtype(self.model)
-        xt = torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2)))
-        xt = xt.to(device=device, dtype=dtype)
+        xt = self.from_channels_last(x).to(device=device, dtype=dtype)
         self.inspect(xt)
         store: dict[str, Any] = {}
         with _hooks() as handles, _eval_mode(self.model), torch.enable_grad():
@@ -466,38 +505,38 @@ class TorchAdapter(Adapter):
                          if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
                 if not relus:
                     raise ValueError(guided_backprop_message("module"))
-                rule = _guided_relu_function()
                 for module in relus:
-                    handles.append(module.register_forward_hook(lambda mod, inp, out: rule.apply(out)))
+                    handles.append(module.register_forward_hook(lambda mod, inp, out: guided_relu(out)))
             xt = xt.detach().requires_grad_(True)
             logits = self._logits(self.model(xt), store)
-            targets = resolve_targets(target, logits.detach().float().cpu().numpy())
+            targets = resolve_targets(target, to_numpy(logits, np.float32))
             score = logits.gather(1, torch.as_tensor(targets, device=logits.device)[:, None]).sum()
             if not score.requires_grad:
                 raise RuntimeError("the class score does not depend on the input")
             (grads,) = torch.autograd.grad(score, xt)
-        return (grads.float().cpu().numpy().transpose(0, 2, 3, 1),
-                logits.detach().float().cpu().numpy(), targets)
+        return (to_numpy(grads, np.float32).transpose(0, 2, 3, 1), to_numpy(logits, np.float32),
+                targets)
 
 
-def _guided_relu_function():
-    """An identity whose backward keeps only positive gradients: put after a ReLU, the gradient
-    below it becomes 1[x > 0] * max(dL/dy, 0), Guided Backprop's rule."""
-    import torch
+_GUIDED: list = []
 
-    global _GUIDED
-    if _GUIDED is None:
+
+def guided_relu(y: Any) -> Any:
+    """The identity, with a backward pass that keeps only positive gradients: put after a ReLU, the
+    gradient below it becomes 1[x > 0] * max(dL/dy, 0), Guided Backprop's rule. The output is a new
+    tensor, so in-place operations later on leave the ReLU's own output alone. (Also the rule of
+    Keras models on the torch backend.)"""
+    if not _GUIDED:
+        import torch
+
         class GuidedRelu(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, y):
-                return y.clone()  # a new tensor: in-place ops later on leave the ReLU's output alone
+            def forward(ctx: Any, v: Any) -> Any:
+                return v.clone()
 
             @staticmethod
-            def backward(ctx, grad):
+            def backward(ctx: Any, grad: Any) -> Any:
                 return grad.clamp(min=0)
 
-        _GUIDED = GuidedRelu
-    return _GUIDED
-
-
-_GUIDED = None
+        _GUIDED.append(GuidedRelu)
+    return _GUIDED[0].apply(y)
