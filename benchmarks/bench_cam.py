@@ -32,7 +32,8 @@ then the variants are timed in rounds, in a new shuffled order in each round. Ot
 ever add time, so a ratio is taken between the fastest runs of two variants; the median over rounds
 of the ratio within a round is printed beside it as a cross-check.
 
-The goals of issues 3 and 10 are printed with the result, met or not met; nothing is asserted here.
+The speed goals (against the floor, the naive recipes, a reused Explainer and the Score-CAM
+recipe) are printed with the result, met or not met; nothing is asserted here.
 """
 from __future__ import annotations
 
@@ -82,11 +83,11 @@ def pixel_methods() -> tuple[str, ...]:
 
     return tuple(name for name, m in METHODS.items() if getattr(m, "kind", "") == "pixel")
 
-# issue 3's goals (printed, not asserted)
+# goals against the floor and the naive recipes (printed, not asserted)
 GOAL_FLOOR = 1.2
 GOAL_NAIVE = {"torch": 3.0, "keras": 5.0}
 GOAL_BATCH = 8
-# issue 10's goals (printed, not asserted)
+# goals for explain() reuse, Grad-CAM at the floor and Score-CAM (printed, not asserted)
 GOAL_EXPLAIN = 1.15
 GOAL_GRADCAM_FLOOR = 1.1
 GOAL_SCORECAM_PGC = 1.5
@@ -202,7 +203,7 @@ def naive_keras_gradcam_batch(model, layer_name, images):
 
 
 def scorecam_previous(explainer, images, target=None, convention: str = "paper") -> np.ndarray:
-    """Score-CAM as the engine computed it before issue 10, kept as the reference for "exact".
+    """Score-CAM as the engine first computed it (all masks at once), kept as the reference for "exact".
 
     All N × K masks at once, at input resolution, on the CPU in NumPy; every channel gets a
     forward pass, also one whose activation is zero everywhere; each batch of 64 masked images is
@@ -686,7 +687,7 @@ def measure_scorecam(label: str, model, layer_path: str, x, *, rounds: int = 1,
 
 
 def scorecam_goals(result: dict) -> list[dict]:
-    """issue 10's Score-CAM goals on one model (printed, not asserted)."""
+    """The Score-CAM goals on one model (printed, not asserted)."""
     wall, peak = result["wall_seconds"], result["peak_mib"]
     speedup = best_ratio(wall, SC_PGC, SC_EXACT_SOFTMAX)
     speedup_paper = best_ratio(wall, SC_PGC, SC_EXACT)
@@ -714,7 +715,7 @@ def scorecam_markdown(results: Sequence[dict]) -> list[str]:
     """The Score-CAM table: seconds, speed-ups, memory and map differences per model."""
     if not results:
         return []
-    lines = ["", "## Score-CAM (issue 10)", "",
+    lines = ["", "## Score-CAM", "",
              "Each variant run once per round, rounds in a shuffled order; `best s` is the fastest "
              "run. Memory: peak resident memory above the level before the call.", "",
              "| model | batch | input | channels (zero everywhere) | variant | best s | × engine "
@@ -751,7 +752,7 @@ def _ratio_goal(result: CaseResult, goal: str, name: str, base: str, limit: floa
 
 
 def goals(results: Sequence[CaseResult]) -> list[dict]:
-    """issue 3's goals, evaluated on the ratios of the fastest runs (met / not met; never asserted).
+    """The speed goals, evaluated on the ratios of the fastest runs (met / not met; never asserted).
 
     The median over rounds of the paired ratio is given beside each value as a cross-check.
     """
@@ -787,7 +788,7 @@ def goals(results: Sequence[CaseResult]) -> list[dict]:
                 "value": speedup[slowest], "floor_value": floor_speedup,
                 "met": speedup[slowest] >= need,
                 "noisy": (speedup[slowest] >= need) != (median_slowest >= need)})
-        # issue 10's goals
+        # explain() reuse and Grad-CAM at the floor
         if r.batch == 1 and EXPLAIN in wall and "gradcam" in wall:
             out.append(_ratio_goal(r, f"explain() ≤ {GOAL_EXPLAIN:g}× a reused Explainer (Grad-CAM, "
                                       "batch 1)", EXPLAIN, "gradcam", GOAL_EXPLAIN))
@@ -835,7 +836,7 @@ def markdown(results: Sequence[CaseResult], goal_rows: Sequence[dict], meta: dic
                          f"{_num(row['best_ms_per_image'])} | {row['x_forward']:.2f} | "
                          f"{row['x_floor']:.2f} | {paired} |")
     lines += scorecam_markdown(scorecam)
-    lines += ["", "## Goals (issues 3 and 10; printed, not asserted)", "",
+    lines += ["", "## Goals (printed, not asserted)", "",
               "| goal | model | batch | measured (ratios of the fastest runs) | result |",
               "|---|---|---:|---|---|"]
     for g in goal_rows:
@@ -924,7 +925,7 @@ NOTES_KERAS = [
     "code eagerly, as the blog recipe does — eager Keras dispatches layer by layer in Python.",
 ]
 NOTES_SCORECAM = [
-    "Score-CAM, previous engine: what the engine did before issue 10 — all N × K masks at once in "
+    "Score-CAM, previous engine: what the engine first did — all N × K masks at once in "
     "NumPy, one forward pass per channel (also channels that are zero everywhere), modes and hooks "
     "set up per batch of 64.",
     "Score-CAM, pytorch-grad-cam-style recipe (written here): activations from a forward pass with "
