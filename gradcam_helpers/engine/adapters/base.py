@@ -203,6 +203,7 @@ class Adapter(abc.ABC):
         self._call_layers: list = []
         self.layer = None
         self.layer_name = ""
+        self._layer_error: ValueError | None = None
         self._final = None
         self.num_classes = 0
         self._structure_seen: tuple = ()
@@ -389,8 +390,22 @@ class Adapter(abc.ABC):
         self._calls, self._call_layers = calls, layers
         self._structure_seen = structure
         self.num_classes = int(scores.shape[-1])
-        self.layer_name, self.layer = self._choose_layer()
+        try:
+            self.layer_name, self.layer = self._choose_layer()
+            self._layer_error = None
+        except ValueError as error:
+            if self._requested_layer is not None:
+                raise
+            # no layer with a spatial output: fine for methods that need none (pixel methods,
+            # forward passes); require_layer() raises this when a method needs the layer
+            self.layer_name, self.layer, self._layer_error = "", None, error
         self._final = self._find_final() if self.score_fn is None else None
+
+    def require_layer(self) -> None:
+        """Raise, for a method that needs the target layer (every CAM), why the automatic choice
+        found none; called by :meth:`capture` and :meth:`cam_class_weights` after :meth:`inspect`."""
+        if self._layer_error is not None:
+            raise ValueError(str(self._layer_error))
 
     def _choose_layer(self) -> tuple[str, Any]:
         unit = self.unit
@@ -447,6 +462,7 @@ class Adapter(abc.ABC):
         Raises ValueError, saying why and pointing to Grad-CAM, when the layers after the target are
         not  global average pooling → (Flatten / Dropout) → one dense layer (→ softmax).
         """
+        self.require_layer()
         after = self._leaves_after(self.layer_name)
         core = [layer for layer in after if self._role(layer) != "ignore"]
         if core and self._role(core[-1]) == "probability":

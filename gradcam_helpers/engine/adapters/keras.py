@@ -390,6 +390,7 @@ class KerasAdapter(Adapter):
         from keras import ops
 
         self.inspect(images)
+        self.require_layer()
         chosen = class_indices(target, len(images), self.num_classes)
         use_top = chosen is None
         targets = np.zeros(len(images), np.int64) if use_top else chosen

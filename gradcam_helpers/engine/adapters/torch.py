@@ -333,6 +333,7 @@ class TorchAdapter(Adapter):
         import torch
 
         self.inspect(x)
+        self.require_layer()
         store: dict[str, Any] = {}
 
         def forward_hook(module, inputs, output):
