@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...engine.maps import to_numpy
 from ..cache import atomic_write, cache_dir
 from .torch_efficientnet import weights_path
 
@@ -98,7 +99,7 @@ def build_efficientnet_lite0(input_shape=(224, 224, 3), num_classes: int = 1000,
 def _torch_to_keras_weights(state) -> dict[str, list]:
     """Map the PyTorch state_dict (tensors) to {keras layer name: [arrays in Keras order]}."""
     def arr(key):
-        return state[key].detach().cpu().numpy()
+        return to_numpy(state[key])
 
     def conv(key):  # (out, in, kh, kw) -> (kh, kw, in, out)
         return arr(key).transpose(2, 3, 1, 0)
