@@ -105,7 +105,7 @@ class Explainer:
     """
 
     def __init__(self, model: Any, layer: Any = None, *, score_fn: Callable | None = None,
-                 batch_size: int = 32, progress: bool | None = None, **method_options: Any):
+                 batch_size: int = 32, progress: bool | None = None, **method_options: Any) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}")
         for name, value in method_options.items():

@@ -77,7 +77,7 @@ def describe_candidates(calls: Sequence[LayerCall], limit: int = 12) -> str:
     return ", ".join(names) if names else "(none: this model has no layer with a 4-D output)"
 
 
-def check_batch(images, channels_axis: int, expected_channels: int | None, framework: str) -> None:
+def check_batch(images: Any, channels_axis: int, expected_channels: int | None, framework: str) -> None:
     """Rank, emptiness and channel checks with messages that say how to fix the input."""
     shape = tuple(images.shape)
     layout = "(N, H, W, C)" if channels_axis == -1 else "(N, C, H, W)"
@@ -140,7 +140,7 @@ class CallRecorder:
         self._record: dict[Any, list] = {}
         self._order: list = []
 
-    def __call__(self, key, output, is_pooling: bool) -> None:
+    def __call__(self, key: Any, output: Any, is_pooling: bool) -> None:
         shape = tuple(output.shape) if hasattr(output, "shape") else None
         entry = self._record.get(key)
         if entry is None:
@@ -156,7 +156,7 @@ class CallRecorder:
         """The recorded keys, in the order of :meth:`calls`."""
         return list(self._order)
 
-    def is_pooling(self, key) -> bool:
+    def is_pooling(self, key: Any) -> bool:
         entry = self._record.get(key)
         return entry is not None and entry[2]
 
@@ -195,7 +195,7 @@ class Adapter(abc.ABC):
     #: how the messages name global average pooling and a dense layer in this framework
     cam_words: tuple[str, str] = ("global average pooling", "dense layer")
 
-    def __init__(self, model, layer=None, score_fn: Callable | None = None):
+    def __init__(self, model: Any, layer: Any = None, score_fn: Callable | None = None) -> None:
         self.model = model
         self.score_fn = score_fn
         self._requested_layer = layer
@@ -247,23 +247,23 @@ class Adapter(abc.ABC):
         itself is never changed."""
 
     @abc.abstractmethod
-    def validate(self, images):
+    def validate(self, images: Any) -> Any:
         """Check a batch (rank, channels, dtype, finiteness) and convert it for the model."""
 
     @abc.abstractmethod
-    def spatial_size(self, x) -> tuple[int, int]:
+    def spatial_size(self, x: Any) -> tuple[int, int]:
         """(H, W) of a validated batch."""
 
     @abc.abstractmethod
-    def to_channels_last(self, x) -> np.ndarray:
+    def to_channels_last(self, x: Any) -> np.ndarray:
         """A validated batch as an (N, H, W, C) NumPy array."""
 
     @abc.abstractmethod
-    def capture(self, x, target, gradients: bool) -> Capture:
+    def capture(self, x: Any, target: Any, gradients: bool) -> Capture:
         """One forward pass (and with ``gradients`` a backward pass down to the target layer)."""
 
     @abc.abstractmethod
-    def logits(self, x) -> np.ndarray:
+    def logits(self, x: Any) -> np.ndarray:
         """The class scores before softmax of a validated batch, without gradients.
 
         Parameters
@@ -296,7 +296,7 @@ class Adapter(abc.ABC):
         """
 
     @abc.abstractmethod
-    def weighted_layers(self, x) -> list[tuple[str, list]]:
+    def weighted_layers(self, x: Any) -> list[tuple[str, list]]:
         """The leaf layers (modules) that hold their own weights, in the order the model calls
         them on ``x[:1]`` (input first).
 
@@ -316,17 +316,18 @@ class Adapter(abc.ABC):
 
     @staticmethod
     @abc.abstractmethod
-    def weight_value(weight) -> np.ndarray:
+    def weight_value(weight: Any) -> np.ndarray:
         """One weight tensor from :meth:`weighted_layers` as a float64 NumPy copy (its own shape)."""
 
     @staticmethod
     @abc.abstractmethod
-    def assign_weight(weight, value: np.ndarray) -> None:
+    def assign_weight(weight: Any, value: np.ndarray) -> None:
         """Overwrite one weight tensor from :meth:`weighted_layers` in place with ``value`` (same
         shape; cast to the weight's dtype, on its device)."""
 
     @abc.abstractmethod
-    def masked_scorer(self, image, fast: bool = True) -> ContextManager[Callable[[np.ndarray], np.ndarray]]:
+    def masked_scorer(self, image: Any, fast: bool = True
+                      ) -> ContextManager[Callable[[np.ndarray], np.ndarray]]:
         """A context manager giving ``score(masks)``: the class scores before softmax of
         ``image * mask`` for each mask, without gradients (Score-CAM's forward passes).
 
@@ -340,21 +341,21 @@ class Adapter(abc.ABC):
         """
 
     @abc.abstractmethod
-    def _dry_run(self, x) -> tuple[list[LayerCall], list, Any]:
+    def _dry_run(self, x: Any) -> tuple[list[LayerCall], list, Any]:
         """Run one image through the model, recording layer calls: (calls, layer objects, scores)."""
 
     @abc.abstractmethod
-    def _lookup(self, wanted) -> tuple[str, Any]:
+    def _lookup(self, wanted: Any) -> tuple[str, Any]:
         """The (name, layer) the user asked for (a name, a path or the object), or ValueError."""
 
     @abc.abstractmethod
-    def _role(self, layer) -> str:
+    def _role(self, layer: Any) -> str:
         """What a layer is to the CAM matcher and the softmax bypass: one of "gap", "dense",
         "probability" (a standalone softmax/sigmoid), "dense+probability" (a Dense layer with a
         softmax/sigmoid activation), "ignore" (Dropout, Flatten, Identity) or "other"."""
 
     @abc.abstractmethod
-    def _dense_kernel(self, layer) -> np.ndarray:
+    def _dense_kernel(self, layer: Any) -> np.ndarray:
         """The (K, classes) weight of a dense layer."""
 
     # ----------------------------------------------------------------- shared: inspection
@@ -366,7 +367,7 @@ class Adapter(abc.ABC):
     def _forget(self) -> None:
         """Drop whatever was built for the previous structure (subclasses extend this)."""
 
-    def inspect(self, x) -> None:
+    def inspect(self, x: Any) -> None:
         """Find and check the target layer and the final softmax.
 
         Done by the first call, and again only when the model's structure changed since (a layer
@@ -439,10 +440,10 @@ class Adapter(abc.ABC):
             start = [c.name for c in self._calls].index(name) + 1
         return [layer for layer in self._call_layers[start:] if self._is_leaf(layer)]
 
-    def _is_leaf(self, layer) -> bool:
+    def _is_leaf(self, layer: Any) -> bool:
         return True
 
-    def _find_final(self):
+    def _find_final(self) -> tuple[Any, str] | None:
         leaves = self._leaves_after()
         if not leaves:
             return None
