@@ -165,7 +165,8 @@ def layer_table(model) -> list[tuple[str, str, tuple]]:
 def get_mnist_cnn(data=None, *, epochs: int = 6, batch_size: int = 64, learning_rate: float = 1e-3,
                   validation_fraction: float = 0.1, max_train: int | None = 12_000, seed: int = 0,
                   retrain: bool = False, verbose: bool = True) -> TrainedModel:
-    """The seed CNN (:func:`build_mnist_cnn`) trained on MNIST: from the cache, or trained and cached.
+    """The lesson 02 CNN (:func:`build_mnist_cnn`, the source article's Flatten + Dense model) trained
+    on MNIST: from the cache, or trained and cached.
 
     Parameters
     ----------
