@@ -356,7 +356,10 @@ def test_the_font_check_sees_tofu(browser_paths, server, tmp_path):
     """The check above can fail: a Chromium whose fontconfig sees one Latin font only draws the
     Japanese as tofu, and the check must say so."""
     if JA_FONTS is None:
-        pytest.skip("fc-list is not installed")
+        message = "fc-list is not installed (Debian: apt-get install fontconfig)"
+        if chromium.in_ci():
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
     listing = subprocess.run(["fc-list", ":", "file", "family"], capture_output=True, text=True,
                              timeout=60).stdout
     latin = next((line.split(":")[0] for line in listing.splitlines() if ":" in line
