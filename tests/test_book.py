@@ -178,6 +178,14 @@ return [...main.querySelectorAll('img')].map(i => [i.getAttribute('src'), i.natu
 """
 
 
+WIDGET_NOTES = """
+return [...document.querySelectorAll('p.widget-needs-kernel')].map(p => {
+  const cell = p.closest('div.cell') || p.parentElement;
+  return [p.textContent, [...cell.querySelectorAll('img')].filter(i => i.naturalWidth > 0).length];
+});
+"""
+
+
 def _notebook_facts(path: Path) -> dict:
     nb = nbformat.read(path, as_version=4)
     images, widget_notes, math = 0, [], False
@@ -322,9 +330,16 @@ def test_lesson_page_in_chromium(path, server, driver):
         if errors:
             problems.append(f"MathJax errors: {errors[:3]}")
     text = driver.execute_script("return document.querySelector('main').innerText")
-    for note in facts["widget_notes"]:  # the explorer: its note (needs a kernel) and static figure
+    for note in facts["widget_notes"]:  # a live widget: its note (it needs a kernel) is shown
         if note not in text:
             problems.append(f"the widget's note {note!r} is not shown")
+    # the explorer's note points at the static figure below it: that figure is in the same cell
+    notes = driver.execute_script(WIDGET_NOTES)
+    if len(notes) != len(facts["widget_notes"]):
+        problems.append(f"{len(notes)} widget notes on the page, {len(facts['widget_notes'])} widgets")
+    for note_text, figures in notes:
+        if "図" in note_text and not figures:
+            problems.append(f"no loaded figure next to the note {note_text[:40]!r}")
     if path == LESSONS[min(4, len(LESSONS) - 1)]:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(SCREENSHOTS / "book_lesson.png"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import importlib
 import inspect
 import os
@@ -38,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"            # conf.py, the landing page's template, the style sheet
 PACKAGE = "gradcam_helpers"
 GLOSSARY = ROOT / "docs" / "glossary.md"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+ROLE = re.compile(r":(?:py:)?\w+:`~?(?:[^`<]*<)?(?P<target>[^`>]+)>?`")
 LINK = re.compile(r"(?<!!)\[(?P<text>[^\]\n]+)\]\((?P<target>[^)\s]+)\)")
 IMAGE = re.compile(r"!\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s]+)\)")
 
@@ -92,6 +95,28 @@ def public_modules(package: str = PACKAGE) -> list[str]:
 # ------------------------------------------------------------------------------------- staging
 
 
+def for_the_book(notebook: bytes) -> bytes:
+    """A lesson as the book shows it: a live widget's output becomes a visible note.
+
+    A widget (the explorer, a progress bar) needs a running kernel. Its saved output carries a
+    text form, which for the explorer says so in Japanese and points at the static figure drawn
+    below it; the book shows that text as a highlighted paragraph (``text/html``) instead of an
+    empty widget. Everything else is left as committed.
+    """
+    nb = nbformat.reads(notebook.decode("utf-8"), as_version=4)
+    changed = False
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and "text/plain" in data and "text/html" not in data:
+                text = data["text/plain"].strip()
+                if text.startswith("[") and text.endswith("]"):
+                    text = text[1:-1]
+                data["text/html"] = f'<p class="widget-needs-kernel">{html.escape(text)}</p>'
+                changed = True
+    return nbformat.writes(nb).encode("utf-8") if changed else notebook
+
+
 def stage_lessons(src_dir: Path, student: bool) -> list[str]:
     """Copy the lessons (or their student copies, outputs kept) into ``src_dir/lessons``."""
     lessons = lesson_paths()
@@ -107,11 +132,11 @@ def stage_lessons(src_dir: Path, student: bool) -> list[str]:
         scratch = src_dir.parent / (src_dir.name + "-copies")
         for path in lessons:
             student_copy(path, scratch / path.name, keep_outputs=True)
-            write_if_changed(target / path.name, (scratch / path.name).read_bytes())
+            write_if_changed(target / path.name, for_the_book((scratch / path.name).read_bytes()))
             names.append(path.stem)
     else:
         for path in lessons:
-            write_if_changed(target / path.name, path.read_bytes())
+            write_if_changed(target / path.name, for_the_book(path.read_bytes()))
             names.append(path.stem)
     for stale in target.glob("*.ipynb"):  # a lesson renamed or removed since the last build
         if stale.stem not in names:
@@ -171,6 +196,7 @@ def stage_glossary(src_dir: Path) -> bool:
 def _summary(obj: object) -> str:
     doc = inspect.getdoc(obj) or ""
     first = doc.strip().split("\n\n")[0].replace("\n", " ").strip()
+    first = ROLE.sub(lambda m: f"`{m.group('target').split('.')[-1]}`", first)  # reST roles
     return first.replace("|", "\\|")
 
 
@@ -183,7 +209,7 @@ def stage_api(src_dir: Path) -> list[str]:
     pages = []
     for name in modules:
         page = f"{name}.md"
-        write_if_changed(api / page, f"# `{name}`\n\n```{{eval-rst}}\n.. automodule:: {name}\n```\n")
+        write_if_changed(api / page, f"# {name}\n\n```{{eval-rst}}\n.. automodule:: {name}\n```\n")
         pages.append(page)
     for stale in api.glob("*.md"):
         if stale.name != "index.md" and stale.name not in pages:
@@ -202,15 +228,18 @@ def stage_api(src_dir: Path) -> list[str]:
         else:
             ref = f"`{name}`"
             home = None
-        where = f"`{home}`" if home else type(obj).__name__
-        rows.append(f"| {ref} | {where} | {_summary(obj) if home else ''} |")
+        where = f"`{home}`" if home else "—"
+        summary = _summary(obj) if home else f"`{type(obj).__name__}`"
+        rows.append(f"| {ref} | {where} | {summary} |")
     body = [
-        "# API リファレンス (`gradcam_helpers`)",
+        "# API リファレンス",
         "",
         "講座のヘルパーパッケージ `gradcam_helpers` の関数とクラスを、ソースコードの docstring から",
         "自動で生成したページです (英語)。形 (shape)・型 (dtype)・値の範囲は各関数の説明に書かれています。",
         "",
-        "## よく使う名前 (`from gradcam_helpers import ...`)",
+        "## よく使う名前",
+        "",
+        "パッケージの最上位から `from gradcam_helpers import explain` のように import できる名前です。",
         "",
         "| 名前 | 定義しているモジュール | 概要 |",
         "|---|---|---|",
