@@ -140,6 +140,7 @@ const probe = document.createElement('span');
 probe.setAttribute('data-japanese-probe', '1');
 probe.textContent = chars.slice(0, 40).join('');
 el.appendChild(probe);
+probe.getBoundingClientRect();  // lay it out now, so that its fonts are known
 return probe.textContent;
 """
 
@@ -155,7 +156,11 @@ def _japanese_font_problems(driver) -> list[str]:
     if text is None:
         return ["no Japanese text found on the page"]
     try:
-        fonts = _fonts_drawing(driver, "[data-japanese-probe]")
+        for _ in range(20):  # the report can be empty until the probe has been painted once
+            fonts = _fonts_drawing(driver, "[data-japanese-probe]")
+            if fonts:
+                break
+            time.sleep(0.25)
     finally:
         driver.execute_script("document.querySelectorAll('[data-japanese-probe]')"
                               ".forEach(e => e.remove());")
