@@ -135,7 +135,10 @@ class AuditWorker:
     Parameters
     ----------
     settings : AuditSettings
+        The model, the image folder and every other setting of the audit.
 
+    Notes
+    -----
     Calling it with a batch — a dict (or pyarrow table) with ``path``, ``label``, ``folder`` —
     returns a ``pyarrow.Table`` with :func:`schema`, one row per input row in the same order. An
     image that cannot be read gives a row whose ``error`` says why; an error of the model itself

@@ -52,7 +52,7 @@ def saliency(x: np.ndarray, targets: np.ndarray, gradient_fn: GradientFn, *,
         raw[n] = d S_c(x) / d x  evaluated at x[n]
 
     with S_c the score of class c = targets[n] before softmax: how much each input element would
-    change the score if it changed a little. The paper shows max_c |raw|; here ``raw`` keeps the
+    change the score if it changed a little. The paper shows ``max_c |raw|``; here ``raw`` keeps the
     sign (captum's ``Saliency(abs=False)``) and :func:`~.maps.attribution_maps` does the display
     reduction.
 

@@ -142,7 +142,8 @@ def road(maps, images, score: ScoreFn, targets=None, *,
     ----------
     maps, images, score, targets, softmax, batch_size, progress : as in
         :func:`~.faithfulness.deletion`
-    fractions : fractions of the pixels to remove, each in (0, 1)
+    fractions : sequence of float
+        The fractions of the pixels to remove, each in (0, 1).
     noise : imputation noise (see :func:`noisy_linear_imputation`)
     seed : seed for the order of equal-valued pixels and for the noise
 

@@ -63,9 +63,10 @@ def build_localization_cnn(num_classes: int = NUM_CLASSES):
 
     Returns
     -------
-    keras.Model named ``"localization_cnn"`` with layers ``image, conv1, bn1, relu1, pool1, conv2,
-    bn2, relu2, pool2, conv3, bn3, relu3, conv4, bn4, relu4, gap, predictions``; input
-    ``(None, None, 1)``.
+    keras.Model
+        Named ``"localization_cnn"``, with layers ``image, conv1, bn1, relu1, pool1, conv2, bn2,
+        relu2, pool2, conv3, bn3, relu3, conv4, bn4, relu4, gap, predictions``; input
+        ``(None, None, 1)``.
     """
     import keras
     from keras import layers

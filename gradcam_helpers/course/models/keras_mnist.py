@@ -100,8 +100,9 @@ def build_mnist_cnn(num_classes: int = NUM_CLASSES):
 
     Returns
     -------
-    keras.Model named ``"mnist_cnn"`` with layers ``image, conv1, pool1, conv2, pool2, flatten,
-    dense, predictions``. Not compiled.
+    keras.Model
+        Named ``"mnist_cnn"``, with layers ``image, conv1, pool1, conv2, pool2, flatten, dense,
+        predictions``. Not compiled.
     """
     import keras
     from keras import layers
@@ -126,8 +127,9 @@ def build_mnist_gap_cnn(num_classes: int = NUM_CLASSES):
 
     Returns
     -------
-    keras.Model named ``"mnist_gap_cnn"`` with layers ``image, conv1, conv2, pool1, conv3, conv4,
-    pool2, conv_last, gap, predictions``. Not compiled.
+    keras.Model
+        Named ``"mnist_gap_cnn"``, with layers ``image, conv1, conv2, pool1, conv3, conv4, pool2,
+        conv_last, gap, predictions``. Not compiled.
     """
     import keras
     from keras import layers

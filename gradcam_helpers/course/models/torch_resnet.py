@@ -111,10 +111,12 @@ class ResNet(nn.Module):
     in_channels : 1 for grayscale X-rays, 3 for photos
     width : channels of ``layer1`` (torchvision: 64); stages use width × (1, 2, 4, 8)
     stem_stride : stride of ``conv1`` (torchvision: 2)
-    stem_pool : keep the 3×3 stride-2 ``maxpool`` (torchvision: True); when False ``maxpool`` is
-        ``nn.Identity`` so the module name still exists
+    stem_pool : keep the 3×3 stride-2 ``maxpool`` (torchvision: True)
+        When False, ``maxpool`` is ``nn.Identity``, so the module name still exists.
     zero_init_residual : start each block's last BN at zero (torchvision's option)
 
+    Notes
+    -----
     Input ``(N, in_channels, H, W)`` float; output ``(N, num_classes)`` logits.
     """
 
