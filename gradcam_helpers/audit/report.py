@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..diagnose import DEFAULT_THRESHOLDS, PATTERNS, Diagnosis
-from ..xray import CLASS_NAMES
+from ..course.xray import CLASS_NAMES
+from ..evaluation.diagnose import DEFAULT_THRESHOLDS, PATTERNS, Diagnosis
 from .dataset import read_image
 from .store import read_settings
 from .worker import THUMB_SIZE
@@ -130,7 +130,7 @@ def _figure(rows: int, cols: int, size: float):
 
 
 def _overlay_grid(table, paths: list[str], settings: dict, title: str, value: str):
-    from ..overlay import overlay
+    from ..course.overlay import overlay
 
     by_path = {p: i for i, p in enumerate(table.column("path").to_pylist())}
     cols = min(len(paths), 4)

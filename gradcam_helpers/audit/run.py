@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..progress import progress as progress_bar
-from ..xray import CLASS_NAMES
+from ..course.xray import CLASS_NAMES
+from ..engine.progress import progress as progress_bar
 from .dataset import find_images
 from .model import ModelSpec
 from .store import ResultStore
