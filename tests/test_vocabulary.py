@@ -119,6 +119,9 @@ def variant_hits(text: str, term: Term, *, ascii_too: bool = True) -> list[str]:
 _NUMBERED = re.compile(r"^## (\d+)\. (.+?)\s*$")
 EXERCISES = "演習"
 EXAM = "E資格ではこう問われる"
+#: The one other name an exercise section may have: the checked questions of a review lesson (10),
+#: grouped by topic (### N.k …) rather than numbered 演習 k. Written '## N. 確認問題' or '## N. 確認問題 (45 問)'.
+REVIEW = "確認問題"
 
 
 def heading_problems(markdown_cells: list[str], has_exercises: bool) -> list[str]:
@@ -141,8 +144,11 @@ def heading_problems(markdown_cells: list[str], has_exercises: bool) -> list[str
     others = [line for line in lines if line.startswith("## ") and EXERCISES in line
               and not ((m := _NUMBERED.match(line)) and m.group(2) == EXERCISES)]
     problems += [f"{line!r}: the exercise section is '## N. {EXERCISES}'" for line in others]
-    if has_exercises and len(sections) != 1:
-        problems.append(f"{len(sections)} sections '## N. {EXERCISES}' (one expected: the lesson has exercises)")
+    reviews = [line for line in lines if (m := _NUMBERED.match(line)) and re.fullmatch(
+        rf"{REVIEW}(?: \(\d+ 問\))?", m.group(2))]
+    if has_exercises and len(sections) + len(reviews) != 1:
+        problems.append(f"{len(sections)} sections '## N. {EXERCISES}' and {len(reviews)} '## N. {REVIEW}' "
+                        "(one expected: the lesson has exercises)")
     if sections:
         start = sections[0] + 1
         end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
@@ -315,6 +321,10 @@ def test_heading_rules():
     assert heading_problems(["## 1. a\n### E資格ではこう問われる"], False)
     assert not heading_problems(["## 1. a\n**CAM** は E資格の欄にない\n## 2. E資格ではこう問われる"], False)
     assert heading_problems(["## 1. a\n## 2. E資格ではこう問われる"], has_exercises=True)   # no 演習 section
+    review = ["## 1. a\n## 2. 確認問題 (45 問)\n### 2.1 CAM\n## 3. E資格ではこう問われる"]
+    assert heading_problems(review, has_exercises=True) == []                         # a review lesson
+    assert heading_problems(["## 1. 演習\n### 演習 1: x\n## 2. 確認問題\n## 3. E資格ではこう問われる"], True)  # two
+    assert heading_problems(["## 1. a\n## 2. 確認問題をしよう\n## 3. E資格ではこう問われる"], True)  # not the name
 
 
 def test_percentage_rule():
