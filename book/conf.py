@@ -58,6 +58,11 @@ napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 napoleon_use_rtype = False
 napoleon_use_ivar = True   # an Attributes section is a field list, not a second attribute entry
+# The docstrings write a parameter's shape and meaning where numpydoc puts its type
+# ("n : the number of images"); Sphinx tries each word of it as a cross-reference, and a word such
+# as ``images`` or ``logits`` that names attributes of several classes is ambiguous. Such words
+# stay plain text instead of failing the strict build; real references (:func:, :class:) resolve.
+suppress_warnings = ["ref.python"]
 
 # --- HTML -------------------------------------------------------------------------------------
 html_theme = "sphinx_book_theme"

@@ -102,7 +102,7 @@ def audit(images: str | Path, model: ModelSpec | str | Path, out: str | Path, *,
         under ``masks``; bright = inside, e.g. the lungs): gives ``outside_roi``,
         ``energy_in_mask`` and ``pointing_hit``
     channels, mean, std : the model's input is ``(gray - mean) / std``, repeated to ``channels``
-    thresholds : overrides of :data:`~gradcam_helpers.diagnose.DEFAULT_THRESHOLDS`
+    thresholds : overrides of :data:`~gradcam_helpers.evaluation.diagnose.DEFAULT_THRESHOLDS`
     class_names : class folder names; the label is the index
     engine : ``"local"`` (this process, batch after batch) or ``"ray"`` (Ray Data ``map_batches``
         with one model per worker)

@@ -20,7 +20,7 @@ import numpy as np
 from ..course.xray import CLASS_NAMES, make_xrays
 from ..engine.progress import progress
 
-#: hospital -> shortcut_rate of :func:`~gradcam_helpers.xray.make_xrays` (None: no tag).
+#: hospital -> shortcut_rate of :func:`~gradcam_helpers.course.xray.make_xrays` (None: no tag).
 HOSPITALS: dict[str, float | None] = {"hospital_a": None, "hospital_b": 0.9}
 
 

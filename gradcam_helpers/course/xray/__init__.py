@@ -1,6 +1,6 @@
 """Chest X-ray data for lessons 06–07: synthetic radiographs with ground-truth masks
 (:mod:`.synthetic`), and loaders for the real formats — Kaggle folder layout, MedMNIST ``.npz``,
-DICOM (:mod:`.real`). Everything is re-exported here, so ``from gradcam_helpers.xray import ...``
+DICOM (:mod:`.real`). Everything is re-exported here, so ``from gradcam_helpers.course.xray import ...``
 works for both; :func:`load_xray_dataset` is the one switch between them.
 
 No chest X-ray training set can be downloaded offline, so the synthetic generator draws one,

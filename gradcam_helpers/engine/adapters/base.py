@@ -179,13 +179,18 @@ class Adapter(abc.ABC):
     and gradients. Choosing the target layer and checking it, finding the final softmax and
     matching the GAP → Dense head for CAM happen here, once, for both.
 
-    Attributes set by :meth:`inspect` (the first call; later calls reuse them)
-    -------------------------------------------------------------------------
-    layer, layer_name : the target layer object and its name / path
+    Attributes
+    ----------
+    layer, layer_name
+        The target layer object and its name / path (set by :meth:`inspect`, the first call;
+        later calls reuse them, as they do the attributes below).
     num_classes : int
-    _calls : list of :class:`LayerCall`, in finishing order; ``_call_layers`` the matching objects
-    _final : (layer, how) — a final probability layer to bypass: ``"input"`` reads its input,
-        ``"dense"`` recomputes a Dense layer's pre-activation — or None
+        The number of class scores the model returns.
+    _calls : list of LayerCall
+        The recorded layer calls, in finishing order; ``_call_layers`` the matching objects.
+    _final : tuple or None
+        ``(layer, how)``: a final probability layer to bypass — ``"input"`` reads its input,
+        ``"dense"`` recomputes a Dense layer's pre-activation — or None.
     """
 
     framework: str = ""
@@ -331,10 +336,16 @@ class Adapter(abc.ABC):
         """A context manager giving ``score(masks)``: the class scores before softmax of
         ``image * mask`` for each mask, without gradients (Score-CAM's forward passes).
 
-        image : one validated image as the framework holds it (a batch of one)
-        masks : (M, H, W) float32 in [0, 1] → (M, classes) float32
-        fast : allow an equivalent, faster copy of the model for the passes where the framework
-            has one (scores equal up to float rounding)
+        Parameters
+        ----------
+        image
+            One validated image as the framework holds it (a batch of one).
+        fast : bool
+            Allow an equivalent, faster copy of the model for the passes where the framework
+            has one (scores equal up to float rounding).
+
+        The function it gives maps masks of shape (M, H, W), float32 in [0, 1], to the scores
+        (M, classes), float32.
 
         Whatever is set up for the passes (modes, hooks, the image on the model's device) is set up
         once on entry and undone on exit, not once per batch of masks.
