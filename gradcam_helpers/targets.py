@@ -516,20 +516,29 @@ class BoxScore(Target):
     box : which box — an int or one per image; None chooses it (below)
     index : which class's logit; None: the chosen box's highest logit
     reference : (4,) or (N, 4) boxes ``(x0, y0, x1, y1)``, e.g. the ground truth. With ``box=None``
-        the box that overlaps it most (highest IoU) is explained; without a reference, the box
-        with the highest logit (of class ``index``, or of any class)
+        the explained box is the one with the highest logit (of class ``index``, or of any class)
+        among the boxes whose IoU with the reference is at least ``min_iou`` — the detection that
+        claims the reference, as when detections are matched to ground truth for average
+        precision; when no box reaches ``min_iou``, the box with the highest IoU. Without a
+        reference: the box with the highest logit (of class ``index``, or of any class)
     iou : multiply the logit by the box's IoU with ``reference`` (D-RISE's recipe): the scalar then
         also rewards evidence that moves the box onto the reference. Needs ``reference``
+    min_iou : see ``reference``
 
-    The chosen box's IoU with the reference, on the original image, is in ``info["iou"]``.
+    The chosen box's IoU with the reference, on the original image, is in ``info["iou"]``: check
+    it when a reference may have no detection.
     """
 
     def __init__(self, box: int | Sequence[int] | None = None, index: int | Sequence[int] | None = None,
-                 reference: np.ndarray | Sequence[float] | None = None, iou: bool = False):
+                 reference: np.ndarray | Sequence[float] | None = None, iou: bool = False,
+                 min_iou: float = 0.5):
         self.box = box
         self.index = index
         self.reference = None if reference is None else np.asarray(reference, np.float64)
         self.iou = bool(iou)
+        if not 0 <= min_iou <= 1:
+            raise ValueError(f"min_iou must be in [0, 1]; got {min_iou}")
+        self.min_iou = float(min_iou)
         if self.iou and self.reference is None:
             raise ValueError("iou=True multiplies the box's score by its IoU with a reference box: "
                              "pass reference=(x0, y0, x1, y1), e.g. the ground-truth box")
@@ -557,12 +566,17 @@ class BoxScore(Target):
             if ((chosen < 0) | (chosen >= count)).any():
                 raise ValueError(f"box {int(chosen[(chosen < 0) | (chosen >= count)][0])} is out of "
                                  f"range: the detector gives {count} boxes (valid 0 … {count - 1})")
-        elif reference is not None:
-            chosen = np.argmax(box_iou(boxes, reference[:, None, :]), axis=1).astype(np.int64)
-        elif index is not None:
-            chosen = np.argmax(logits[np.arange(n), :, index], axis=1).astype(np.int64)
         else:
-            chosen = np.argmax(logits.max(axis=2), axis=1).astype(np.int64)
+            score = (logits[np.arange(n), :, index] if index is not None
+                     else logits.max(axis=2)).astype(np.float64)       # (N, B)
+            if reference is not None:
+                overlap = box_iou(boxes, reference[:, None, :])      # (N, B)
+                claims = overlap >= self.min_iou
+                score = np.where(claims, score, -np.inf)
+                chosen = np.where(claims.any(axis=1), np.argmax(score, axis=1),
+                                  np.argmax(overlap, axis=1)).astype(np.int64)
+            else:
+                chosen = np.argmax(score, axis=1).astype(np.int64)
         rows = np.arange(n)
         if index is None:
             index = np.argmax(logits[rows, chosen], axis=1).astype(np.int64)

@@ -177,11 +177,21 @@ def test_box_score_chooses_the_best_box_or_the_one_asked_for():
     assert chosen.classes[0] == 0 and chosen.evaluate(out)[0] == 0.5
 
 
-def test_box_score_with_a_reference_takes_the_box_that_overlaps_it_most():
+def test_box_score_with_a_reference_takes_the_best_box_that_claims_it():
     out = _detector_output()
+    # boxes 0 and 2 overlap the reference (2, 2, 12, 11) by IoU 64 / (100 + 90 - 64) and 90 / 100:
+    # both claim it, and box 0 has the higher logit (1.0 against 0.5)
     bound = BoxScore(reference=[2, 2, 12, 11]).bind(out)
+    assert bound.info["box"][0] == 0
+    assert bound.info["iou"][0] == pytest.approx(64 / 126)
+    # with min_iou = 0.7 only box 2 claims it
+    bound = BoxScore(reference=[2, 2, 12, 11], min_iou=0.7).bind(out)
     assert bound.info["box"][0] == 2
-    assert bound.info["iou"][0] == pytest.approx(100 / 100 * 90 / 100)
+    assert bound.info["iou"][0] == pytest.approx(90 / 100)
+    # no box reaches min_iou: the one that overlaps most (box 2: 9 / (144 + 100 - 9); boxes 0 and 1
+    # share one pixel with it)
+    bound = BoxScore(reference=[9, 9, 21, 21]).bind(out)
+    assert bound.info["box"][0] == 2 and bound.info["iou"][0] == pytest.approx(9 / 235)
     times = BoxScore(reference=[2, 2, 12, 11], iou=True, index=1).bind(out)
     assert times.evaluate(out)[0] == pytest.approx(0.0 * 0.9)
     times = BoxScore(reference=[0, 0, 10, 5], iou=True).bind(out)   # box 0, class 0: 1.0 × 0.5
