@@ -323,9 +323,9 @@ def _class_indices(index, outputs: np.ndarray, word: str) -> np.ndarray:
         hint = (" This model has one output unit (a binary model): use BinaryLogit() for the "
                 "positive class and BinaryLogit(positive=False) for the other one."
                 if classes == 1 else "")
-        raise ValueError(f"{word} {int(bad[0])} is out of range: the model has {classes} "
-                         f"{word}{'es' if word == 'class' else 's'} (valid indices 0 … "
-                         f"{classes - 1}).{hint}")
+        plural = word if classes == 1 else word + ("es" if word == "class" else "s")
+        raise ValueError(f"{word} {int(bad[0])} is out of range: the model has {classes} {plural} "
+                         f"(valid indices 0 … {classes - 1}).{hint}")
     return chosen
 
 
