@@ -266,6 +266,18 @@ def _shape_text(outputs: np.ndarray) -> str:
     return "(N, " + ", ".join(str(s) for s in outputs.shape[1:]) + ")" if outputs.ndim > 1 else "(N,)"
 
 
+def _output(target: "Target", outputs, fits: Callable[[np.ndarray], bool], expected: str) -> np.ndarray:
+    """The model's output as an array, or a ValueError saying which target fits its shape."""
+    outputs = np.asarray(outputs)
+    if fits(outputs):
+        return outputs
+    advice = _suggest(outputs)
+    if type(target).__name__ in advice:   # the right kind of output, not the right layout
+        advice = "Wrap the model (or pass score_fn=...) so that its output has that layout."
+    raise ValueError(f"{type(target).__name__} explains {expected}; this model gives "
+                     f"{_shape_text(outputs)}. {advice}")
+
+
 def _per_image(value, n: int, name: str) -> np.ndarray:
     """An int or one int per image → (n,) int64."""
     arr = np.asarray(value)
@@ -302,11 +314,8 @@ class ClassLogit(Target):
         self.index = index
 
     def bind(self, outputs: np.ndarray, channels_axis: int = -1) -> Bound:
-        outputs = np.asarray(outputs)
-        if outputs.ndim != 2:
-            raise ValueError(f"ClassLogit explains one class of a classifier whose output is "
-                             f"(N, classes); this model gives {_shape_text(outputs)}. "
-                             + _suggest(outputs))
+        outputs = _output(self, outputs, lambda o: o.ndim == 2,
+                          "one class of a classifier whose output is (N, classes)")
         classes = _class_indices(self.index, outputs, "class")
         return Bound(_first, _one_column(outputs, classes), classes=classes, target=self)
 
@@ -369,10 +378,9 @@ class BinaryLogit(Target):
         self.probability = bool(probability)
 
     def bind(self, outputs: np.ndarray, channels_axis: int = -1) -> Bound:
-        outputs = np.asarray(outputs)
-        if not (outputs.ndim == 1 or (outputs.ndim == 2 and outputs.shape[1] == 1)):
-            raise ValueError(f"BinaryLogit explains a model with one output unit, (N, 1) or (N,); "
-                             f"this model gives {_shape_text(outputs)}. " + _suggest(outputs))
+        outputs = _output(self, outputs,
+                          lambda o: o.ndim == 1 or (o.ndim == 2 and o.shape[1] == 1),
+                          "a model with one output unit, (N, 1) or (N,)")
         n = len(outputs)
         sign = 1.0 if self.positive else -1.0
         classes = np.full(n, 1 if self.positive else 0, np.int64)
@@ -411,11 +419,8 @@ class LabelLogit(Target):
         self.probability = bool(probability)
 
     def bind(self, outputs: np.ndarray, channels_axis: int = -1) -> Bound:
-        outputs = np.asarray(outputs)
-        if outputs.ndim != 2:
-            raise ValueError(f"LabelLogit explains one label of a multi-label classifier whose "
-                             f"output is (N, labels); this model gives {_shape_text(outputs)}. "
-                             + _suggest(outputs))
+        outputs = _output(self, outputs, lambda o: o.ndim == 2,
+                          "one label of a multi-label classifier whose output is (N, labels)")
         labels = _class_indices(self.index, outputs, "label")
         return Bound(_sigmoid_first if self.probability else _first, _one_column(outputs, labels),
                      classes=labels, target=self)
@@ -456,11 +461,8 @@ class SegmentationScore(Target):
         self.rule = rule
 
     def bind(self, outputs: np.ndarray, channels_axis: int = -1) -> Bound:
-        outputs = np.asarray(outputs)
-        if outputs.ndim != 4:
-            raise ValueError(f"SegmentationScore explains a per-pixel output, (N, C, h, w) in "
-                             f"PyTorch or (N, h, w, C) in Keras; this model gives "
-                             f"{_shape_text(outputs)}. " + _suggest(outputs))
+        outputs = _output(self, outputs, lambda o: o.ndim == 4,
+                          "a per-pixel output, (N, C, h, w) in PyTorch or (N, h, w, C) in Keras")
         axis = channels_axis % 4
         logits = np.moveaxis(outputs, axis, -1)   # (N, h, w, C)
         n, h, w, classes = logits.shape
@@ -544,14 +546,9 @@ class BoxScore(Target):
                              "pass reference=(x0, y0, x1, y1), e.g. the ground-truth box")
 
     def bind(self, outputs: np.ndarray, channels_axis: int = -1) -> Bound:
-        outputs = np.asarray(outputs)
-        if outputs.ndim != 3 or outputs.shape[2] < 5:
-            raise ValueError(f"BoxScore explains a detector whose output is a fixed set of boxes, "
-                             f"(N, boxes, 4 + classes) with the box (x0, y0, x1, y1) first; this "
-                             f"model gives {_shape_text(outputs)}. " + _suggest(outputs)
-                             .replace("For a detector whose output is a fixed set of boxes (N, boxes"
-                                      ", 4 + classes) use BoxScore(...).",
-                                      "Wrap the model so that it returns that layout."))
+        outputs = _output(self, outputs, lambda o: o.ndim == 3 and o.shape[2] >= 5,
+                          "a detector whose output is a fixed set of boxes, (N, boxes, 4 + classes) "
+                          "with the box (x0, y0, x1, y1) first")
         n, count, width = outputs.shape
         boxes, logits = outputs[..., :4].astype(np.float64), outputs[..., 4:]
         classes_n = width - 4

@@ -45,6 +45,14 @@ def _block(cin: int, cout: int) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
+def _sizes(**sizes: int) -> dict[str, int]:
+    """The constructor's sizes, checked (each at least 1)."""
+    bad = {k: v for k, v in sizes.items() if int(v) < 1}
+    if bad:
+        raise ValueError(f"{', '.join(sizes)} must be >= 1; got {bad}")
+    return {k: int(v) for k, v in sizes.items()}
+
+
 class XrayCNN(nn.Module):
     """A small GAP classifier with ``outputs`` logits (no sigmoid: the loss and the engine apply it).
 
@@ -59,10 +67,7 @@ class XrayCNN(nn.Module):
 
     def __init__(self, outputs: int = 1, width: int = 12, in_channels: int = 1) -> None:
         super().__init__()
-        if outputs < 1 or width < 1 or in_channels < 1:
-            raise ValueError(f"outputs, width and in_channels must be >= 1; got {outputs}, {width}, "
-                             f"{in_channels}")
-        self.config = dict(outputs=outputs, width=width, in_channels=in_channels)
+        self.config = _sizes(outputs=outputs, width=width, in_channels=in_channels)
         self.block1 = _block(in_channels, width)
         self.pool1 = nn.MaxPool2d(2)
         self.block2 = _block(width, 2 * width)
@@ -94,10 +99,7 @@ class LungUNet(nn.Module):
 
     def __init__(self, classes: int = 1, width: int = 8, in_channels: int = 1) -> None:
         super().__init__()
-        if classes < 1 or width < 1 or in_channels < 1:
-            raise ValueError(f"classes, width and in_channels must be >= 1; got {classes}, {width}, "
-                             f"{in_channels}")
-        self.config = dict(classes=classes, width=width, in_channels=in_channels)
+        self.config = _sizes(classes=classes, width=width, in_channels=in_channels)
         self.enc1 = _block(in_channels, width)
         self.pool1 = nn.MaxPool2d(2)
         self.enc2 = _block(width, 2 * width)
