@@ -18,8 +18,8 @@ each, so "no digit here" is every logit negative)::
 Output ``(N, B, 4 + 10)``: for box ``b`` (grid cell ``(b // (W/4), b % (W/4))``), columns 0–3 are
 ``(x0, y0, x1, y1)`` in input pixels (exclusive ends, like the canvases' boxes) and columns 4–13
 the class logits of the digits 0–9. That is the layout :class:`gradcam_helpers.targets.BoxScore`
-reads. ``relu4`` (:data:`TARGET_LAYER`) is the layer the lesson explains: a 34-pixel receptive
-field, about a digit and its surroundings.
+reads. ``relu4`` (:data:`TARGET_LAYER`) is the layer the lesson explains: a 26-pixel receptive
+field, about one digit.
 
 Training (:func:`get_digit_detector`): the cell that holds a digit's box centre, and the cells
 around it whose centres lie inside the box (FCOS's "centre sampling"), are that digit's positives;
