@@ -3,6 +3,8 @@
 #   make test       unit tests + execute every notebook (what CI runs)
 #   make execute    re-execute every notebook in place (commit the outputs)
 #   make student    write student copies without solutions to build/student/
+#   make book       the lessons as a static site in build/book/ (STUDENT=1: solutions removed,
+#                   build/book-student/); make book-screenshots refreshes docs/book_*.png
 #   make bench      run the speed benchmark (writes benchmarks/results/); BENCH_ARGS=--quick
 #   make lock       rewrite constraints.txt from the current .venv
 
@@ -18,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: setup lab test unit notebooks execute student bench lock clean
+.PHONY: setup lab test unit notebooks execute student book book-screenshots bench lock clean
 
 setup: $(STAMP)
 
@@ -46,6 +48,14 @@ execute: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python tools/make_student_copies.py notebooks build/student
+
+# STUDENT=1 (or yes/true) builds the student variant from the same student copies, outputs kept
+# except those of the exercises; nothing is executed.
+book: $(STAMP)
+	$(BIN)/python tools/build_book.py $(if $(filter 1 yes true,$(STUDENT)),--student)
+
+book-screenshots: $(STAMP)
+	$(BIN)/python tools/book_screenshots.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cam.py $(BENCH_ARGS)

@@ -47,7 +47,7 @@ def model_spec(workdir: Path):
     import torch
 
     from gradcam_helpers.audit import ModelSpec
-    from gradcam_helpers.models.torch_resnet import DEFAULT_TRAIN_CONFIG as C, build_resnet
+    from gradcam_helpers.course.models.torch_resnet import DEFAULT_TRAIN_CONFIG as C, build_resnet
 
     kwargs = dict(arch=C["arch"], num_classes=2, in_channels=1, width=C["width"],
                   stem_stride=C["stem_stride"], stem_pool=C["stem_pool"],
@@ -56,7 +56,7 @@ def model_spec(workdir: Path):
     if not path.exists():
         torch.manual_seed(0)
         torch.save(build_resnet(**kwargs).state_dict(), path)
-    return ModelSpec.torch(path, "gradcam_helpers.models.torch_resnet:build_resnet", **kwargs)
+    return ModelSpec.torch(path, "gradcam_helpers.course.models.torch_resnet:build_resnet", **kwargs)
 
 
 def child(engine: str, images: str, out: str, workdir: str) -> dict:

@@ -119,7 +119,7 @@ for batch in config["batches"]:
 def measure(backends: Sequence[str], quick: bool, threads: int, rounds: int | None,
             budget: float | None) -> dict:
     """Run the child once per backend, one after the other; {backend: {key: array}}."""
-    from gradcam_helpers.backends import run_on_backends
+    from gradcam_helpers.course.backend_processes import run_on_backends
 
     min_rounds, max_rounds = (3, 5) if quick else (3, 15)
     if rounds is not None:

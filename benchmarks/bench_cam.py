@@ -32,7 +32,8 @@ then the variants are timed in rounds, in a new shuffled order in each round. Ot
 ever add time, so a ratio is taken between the fastest runs of two variants; the median over rounds
 of the ratio within a round is printed beside it as a cross-check.
 
-The goals of issues 3 and 10 are printed with the result, met or not met; nothing is asserted here.
+The speed goals (against the floor, the naive recipes, a reused Explainer and the Score-CAM
+recipe) are printed with the result, met or not met; nothing is asserted here.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ try:
     import gradcam_helpers  # noqa: F401
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(HERE.parent))
-from gradcam_helpers.methods import names as _method_names  # noqa: E402
+from gradcam_helpers.engine.registry import method_names as _method_names  # noqa: E402
 
 # the methods come from the engine's registry: a new method is benchmarked without editing this file
 GRADIENT_METHODS = tuple(_method_names(needs="gradients", kind="cam"))
@@ -78,15 +79,15 @@ SCORECAM = "scorecam"
 
 def pixel_methods() -> tuple[str, ...]:
     """The pixel attributions, read from the method registry (so new ones are timed too)."""
-    from gradcam_helpers.methods import METHODS
+    from gradcam_helpers.engine.registry import METHODS
 
     return tuple(name for name, m in METHODS.items() if getattr(m, "kind", "") == "pixel")
 
-# issue 3's goals (printed, not asserted)
+# goals against the floor and the naive recipes (printed, not asserted)
 GOAL_FLOOR = 1.2
 GOAL_NAIVE = {"torch": 3.0, "keras": 5.0}
 GOAL_BATCH = 8
-# issue 10's goals (printed, not asserted)
+# goals for explain() reuse, Grad-CAM at the floor and Score-CAM (printed, not asserted)
 GOAL_EXPLAIN = 1.15
 GOAL_GRADCAM_FLOOR = 1.1
 GOAL_SCORECAM_PGC = 1.5
@@ -202,14 +203,15 @@ def naive_keras_gradcam_batch(model, layer_name, images):
 
 
 def scorecam_previous(explainer, images, target=None, convention: str = "paper") -> np.ndarray:
-    """Score-CAM as the engine computed it before issue 10, kept as the reference for "exact".
+    """Score-CAM as the engine first computed it (all masks at once), kept as the reference for "exact".
 
     All N × K masks at once, at input resolution, on the CPU in NumPy; every channel gets a
     forward pass, also one whose activation is zero everywhere; each batch of 64 masked images is
     converted to the framework and goes through ``adapter.logits`` (modes and hooks set up per
     batch). Returns the (N, H, W) maps in [0, 1], as ``Explanation.maps``.
     """
-    from gradcam_helpers import methods as core
+    from gradcam_helpers.engine import cam as core
+    from gradcam_helpers.engine.maps import normalize_maps, resize_maps
 
     adapter = explainer.adapter
     x = adapter.validate(images)
@@ -229,7 +231,7 @@ def scorecam_previous(explainer, images, target=None, convention: str = "paper")
             scores.append(adapter.logits(masked))
         weights[i] = core.score_cam_weights(np.concatenate(scores), int(cap.targets[i]), convention)
     raw = core.weighted_sum(cap.activations, weights)
-    return core.normalize_maps(core.resize_maps(raw, nhwc.shape[1:3]))
+    return normalize_maps(resize_maps(raw, nhwc.shape[1:3]))
 
 
 def pgc_style_scorecam(model, layer, x, batch_size: int = 16) -> np.ndarray:
@@ -551,7 +553,7 @@ def _channels(explainer, x) -> int:
 def _check_naive_agrees(case: Case, model, explainer, x) -> str:
     """Show that a naive recipe does the same job as the engine: equal Grad-CAM maps."""
     from gradcam_helpers import Explainer
-    from gradcam_helpers.methods import normalize_maps
+    from gradcam_helpers.engine.maps import normalize_maps
 
     where = f"{case.label}, batch {len(x)}"
     if case.framework == "torch":
@@ -685,7 +687,7 @@ def measure_scorecam(label: str, model, layer_path: str, x, *, rounds: int = 1,
 
 
 def scorecam_goals(result: dict) -> list[dict]:
-    """issue 10's Score-CAM goals on one model (printed, not asserted)."""
+    """The Score-CAM goals on one model (printed, not asserted)."""
     wall, peak = result["wall_seconds"], result["peak_mib"]
     speedup = best_ratio(wall, SC_PGC, SC_EXACT_SOFTMAX)
     speedup_paper = best_ratio(wall, SC_PGC, SC_EXACT)
@@ -713,7 +715,7 @@ def scorecam_markdown(results: Sequence[dict]) -> list[str]:
     """The Score-CAM table: seconds, speed-ups, memory and map differences per model."""
     if not results:
         return []
-    lines = ["", "## Score-CAM (issue 10)", "",
+    lines = ["", "## Score-CAM", "",
              "Each variant run once per round, rounds in a shuffled order; `best s` is the fastest "
              "run. Memory: peak resident memory above the level before the call.", "",
              "| model | batch | input | channels (zero everywhere) | variant | best s | × engine "
@@ -750,7 +752,7 @@ def _ratio_goal(result: CaseResult, goal: str, name: str, base: str, limit: floa
 
 
 def goals(results: Sequence[CaseResult]) -> list[dict]:
-    """issue 3's goals, evaluated on the ratios of the fastest runs (met / not met; never asserted).
+    """The speed goals, evaluated on the ratios of the fastest runs (met / not met; never asserted).
 
     The median over rounds of the paired ratio is given beside each value as a cross-check.
     """
@@ -786,7 +788,7 @@ def goals(results: Sequence[CaseResult]) -> list[dict]:
                 "value": speedup[slowest], "floor_value": floor_speedup,
                 "met": speedup[slowest] >= need,
                 "noisy": (speedup[slowest] >= need) != (median_slowest >= need)})
-        # issue 10's goals
+        # explain() reuse and Grad-CAM at the floor
         if r.batch == 1 and EXPLAIN in wall and "gradcam" in wall:
             out.append(_ratio_goal(r, f"explain() ≤ {GOAL_EXPLAIN:g}× a reused Explainer (Grad-CAM, "
                                       "batch 1)", EXPLAIN, "gradcam", GOAL_EXPLAIN))
@@ -834,7 +836,7 @@ def markdown(results: Sequence[CaseResult], goal_rows: Sequence[dict], meta: dic
                          f"{_num(row['best_ms_per_image'])} | {row['x_forward']:.2f} | "
                          f"{row['x_floor']:.2f} | {paired} |")
     lines += scorecam_markdown(scorecam)
-    lines += ["", "## Goals (issues 3 and 10; printed, not asserted)", "",
+    lines += ["", "## Goals (printed, not asserted)", "",
               "| goal | model | batch | measured (ratios of the fastest runs) | result |",
               "|---|---|---:|---|---|"]
     for g in goal_rows:
@@ -858,7 +860,7 @@ def default_cases(only: str | None) -> list[Case]:
         def r18():
             import torch
 
-            from gradcam_helpers.models.torch_resnet import resnet18
+            from gradcam_helpers.course.models.torch_resnet import resnet18
 
             torch.manual_seed(0)
             return resnet18().eval()
@@ -866,7 +868,7 @@ def default_cases(only: str | None) -> list[Case]:
         def r50():
             import torch
 
-            from gradcam_helpers.models.torch_resnet import resnet50
+            from gradcam_helpers.course.models.torch_resnet import resnet50
 
             torch.manual_seed(0)
             return resnet50().eval()
@@ -923,7 +925,7 @@ NOTES_KERAS = [
     "code eagerly, as the blog recipe does — eager Keras dispatches layer by layer in Python.",
 ]
 NOTES_SCORECAM = [
-    "Score-CAM, previous engine: what the engine did before issue 10 — all N × K masks at once in "
+    "Score-CAM, previous engine: what the engine first did — all N × K masks at once in "
     "NumPy, one forward pass per channel (also channels that are zero everywhere), modes and hooks "
     "set up per batch of 64.",
     "Score-CAM, pytorch-grad-cam-style recipe (written here): activations from a forward pass with "
@@ -954,7 +956,7 @@ def scorecam_cases(size: int, width: int, photo: bool) -> list[tuple[str, Callab
     many channels are zero everywhere)."""
     import torch
 
-    from gradcam_helpers.models.torch_resnet import resnet18, resnet50
+    from gradcam_helpers.course.models.torch_resnet import resnet18, resnet50
 
     def random_input():
         return torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, size, size),
@@ -970,7 +972,7 @@ def scorecam_cases(size: int, width: int, photo: bool) -> list[tuple[str, Callab
     cases = [(f"ResNet-18 (torch{shape}, random weights)", build(resnet18), "layer4", random_input),
              (f"ResNet-50 (torch{shape}, random weights)", build(resnet50), "layer4", random_input)]
     if photo:
-        from gradcam_helpers.models import pretrained
+        from gradcam_helpers.course.models import pretrained
 
         cases.append(("EfficientNet-Lite0 (torch, pretrained), photo 'chelsea'",
                       lambda: pretrained.efficientnet_lite0("torch"), "_head_act",

@@ -1,5 +1,13 @@
 """gradcam_helpers — the shared helper package of the Grad-CAM course.
 
+Four layers, each importing only those below it (``tests/test_layers.py`` checks it):
+
+- :mod:`.engine` — the explanation engine: methods, adapters for Keras 3 and PyTorch, the pipeline;
+- :mod:`.evaluation` — metrics of maps (localisation, faithfulness, ROAD, randomisation) and the
+  shortcut diagnosis;
+- :mod:`.course` — what the lessons need: data, models, exercises, notebook setup, figures;
+- :mod:`.widgets` and :mod:`.audit` — the applications: the live explorer, the dataset audit.
+
 Importing the package is cheap: neither TensorFlow nor torch is imported until a function that
 needs one of them is called (the adapters import them lazily).
 
@@ -16,20 +24,25 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; resolved on first access (PEP 562) to keep import time low.
 _LAZY = {
-    "setup_notebook": "gradcam_helpers.notebook",
-    "explain": "gradcam_helpers.api",
-    "Explainer": "gradcam_helpers.api",
-    "Explanation": "gradcam_helpers.api",
-    "METHODS": "gradcam_helpers.methods",
-    "overlay": "gradcam_helpers.overlay",
-    "colorize": "gradcam_helpers.overlay",
-    "show_explanations": "gradcam_helpers.overlay",
-    "load_mnist": "gradcam_helpers.mnist",
-    "make_localization_set": "gradcam_helpers.mnist",
-    "make_two_digit_set": "gradcam_helpers.mnist",
+    "explain": "gradcam_helpers.engine.pipeline",
+    "Explainer": "gradcam_helpers.engine.pipeline",
+    "Explanation": "gradcam_helpers.engine.pipeline",
+    "METHODS": "gradcam_helpers.engine.registry",
+    "ClassLogit": "gradcam_helpers.engine.targets",
+    "BinaryLogit": "gradcam_helpers.engine.targets",
+    "LabelLogit": "gradcam_helpers.engine.targets",
+    "SegmentationScore": "gradcam_helpers.engine.targets",
+    "BoxScore": "gradcam_helpers.engine.targets",
+    "pointing_game": "gradcam_helpers.evaluation.localisation",
+    "energy_inside": "gradcam_helpers.evaluation.localisation",
+    "setup_notebook": "gradcam_helpers.course.notebook",
+    "overlay": "gradcam_helpers.course.overlay",
+    "colorize": "gradcam_helpers.course.overlay",
+    "show_explanations": "gradcam_helpers.course.overlay",
+    "load_mnist": "gradcam_helpers.course.mnist",
+    "make_localization_set": "gradcam_helpers.course.mnist",
+    "make_two_digit_set": "gradcam_helpers.course.mnist",
     "explore": "gradcam_helpers.widgets",
-    "pointing_game": "gradcam_helpers.metrics",
-    "energy_inside": "gradcam_helpers.metrics",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -29,7 +29,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .overlay import overlay, to_rgb_float
+from .course.overlay import overlay, to_rgb_float
+from .engine.maps import softmax, to_numpy
+from .engine.pipeline import Explainer, Explanation
+from .engine.registry import get_method
 
 #: Methods the explorer offers when ``methods=None``: cheap ones (one backward pass each).
 DEFAULT_METHODS = ("gradcam", "gradcam++", "layercam")
@@ -48,12 +51,6 @@ def decode_png(data: bytes) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def _as_numpy(images) -> np.ndarray:
-    if hasattr(images, "detach"):  # a torch tensor, without importing torch here
-        images = images.detach().cpu().numpy()
-    return np.asarray(images)
 
 
 def _upscale(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -87,9 +84,6 @@ class Explorer:
                  explain_options: Mapping[str, Any] | None = None):
         import ipywidgets as w
 
-        from .api import explain
-
-        self._explain = explain
         self.model = model
         self.images = images
         n = len(images)
@@ -106,8 +100,6 @@ class Explorer:
         if not self.methods or not all(isinstance(m, str) for m in self.methods):
             raise ValueError(f"methods must be a non-empty list of method names, e.g. "
                              f"{list(DEFAULT_METHODS)}; got {methods!r}")
-        from .methods import get_method
-
         for method in self.methods:  # every name now, not when the learner first picks it
             get_method(method)
         self.layers = [None] if layers is None else list(layers)
@@ -118,6 +110,7 @@ class Explorer:
         self.cmap = cmap
         self.display_size = int(display_size)
         self.explain_options = dict(explain_options or {})
+        self._explainers: dict[Any, Explainer] = {}
         self.error: str | None = None
         self._cache: dict[tuple, Any] = {}
         self._logits: dict[int, np.ndarray] = {}
@@ -131,9 +124,11 @@ class Explorer:
         self.num_classes = first.logits.shape[1]
         self.class_names = self._check_names(class_names, self.num_classes)
         self.top_k = min(self.top_k, self.num_classes)
-        shown = _as_numpy(images) if display_images is None else _as_numpy(display_images)
-        if display_images is None and self.framework == "torch" and shown.ndim == 4:
-            shown = np.moveaxis(shown, 1, -1)  # (N, C, H, W) → (N, H, W, C)
+        if display_images is None:  # the model's inputs, channels last whatever the framework
+            adapter = self._explainer(self.layers[0]).adapter
+            shown = adapter.to_channels_last(adapter.validate(images))
+        else:
+            shown = to_numpy(display_images)
         if len(shown) != n:
             raise ValueError(f"display_images has {len(shown)} images but images has {n}")
         self._rgb = [to_rgb_float(img) for img in shown]
@@ -246,7 +241,7 @@ class Explorer:
 
     @property
     def explanation(self):
-        """The :class:`~gradcam_helpers.api.Explanation` (one image) behind the current view."""
+        """The :class:`~gradcam_helpers.Explanation` (one image) behind the current view."""
         return self._compute(self.image, self.layer, self.method, self.target)
 
     @property
@@ -293,14 +288,20 @@ class Explorer:
         layer_key = id(layer) if layer is not None and not isinstance(layer, str) else layer
         return (index, layer_key, method, target)
 
-    def _compute(self, index: int, layer, method: str, target):
+    def _explainer(self, layer: Any) -> Explainer:
+        """The Explainer of one layer (built on first use, with ``explain_options``)."""
+        key = self._key(0, layer, "", None)[1]
+        if key not in self._explainers:
+            self._explainers[key] = Explainer(self.model, layer, **self.explain_options)
+        return self._explainers[key]
+
+    def _compute(self, index: int, layer, method: str, target) -> Explanation:
         key = self._key(index, layer, method, target)
         res = self._cache.get(key)
         if res is None:
             start = time.perf_counter()
             batch = self.images[index:index + 1]
-            res = self._explain(self.model, batch, method=method, layer=layer, target=target,
-                                **self.explain_options)
+            res = self._explainer(layer)(batch, method=method, target=target)
             self._cache[key] = res
             self._seconds[key] = time.perf_counter() - start
             self._logits.setdefault(index, np.asarray(res.logits[0]))
@@ -314,8 +315,7 @@ class Explorer:
         if index not in self._logits:
             self._compute(index, self.layers[0], self.methods[0], None)
         z = self._logits[index].astype(np.float64)
-        p = np.exp(z - z.max())
-        p /= p.sum()
+        p = softmax(z)
         order = np.argsort(-z, kind="stable")[: self.top_k]
         return order, p
 
@@ -463,8 +463,9 @@ def explore(model, images, *, class_names: Sequence[str] | Mapping[int, str] | N
         many pixels on the long side
     static : also show the static figure (:meth:`Explorer.static_figure`) below the widget
     static_images : rows of the static figure
-    explain_options : extra keyword arguments for :func:`~gradcam_helpers.explain`
-        (e.g. ``{"score_cam_batch_size": 32}``)
+    explain_options : keyword arguments of the :class:`~gradcam_helpers.Explainer` behind each
+        layer: its settings and defaults for the methods' options (e.g.
+        ``{"score_cam_batch_size": 32}``)
 
     Returns
     -------

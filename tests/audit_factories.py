@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from gradcam_helpers.models.torch_resnet import build_resnet
+from gradcam_helpers.course.models.torch_resnet import build_resnet
 
 #: A ResNet-18 small enough for tests (48 px inputs, 12 × 12 layer4).
 TINY = dict(arch="resnet18", num_classes=2, in_channels=1, width=4, stem_stride=2,

@@ -2,20 +2,20 @@
 
 Every model is built the same way on every backend and given the same weights, drawn from NumPy's
 generator (Keras's own initialisers draw different numbers on each backend). Everything computed is
-put into ``results`` (given by ``gradcam_helpers.backends.run_on_backends``) and compared across
+put into ``results`` (given by ``gradcam_helpers.course.backend_processes.run_on_backends``) and compared across
 backends by the test.
 """
 import numpy as np
 import keras
 
 from gradcam_helpers import Explainer, explain
-from gradcam_helpers import methods as core
+from gradcam_helpers.engine.registry import method_names
 
 results = globals().setdefault("results", {})
 results["backend"] = keras.config.backend()
 
-CAMS = core.names(kind="cam")                  # maps at a layer's resolution
-PIXELS = core.names(kind="pixel")               # pixel attributions (input gradients)
+CAMS = method_names(kind="cam")                  # maps at a layer's resolution
+PIXELS = method_names(kind="pixel")               # pixel attributions (input gradients)
 NO_CAM = [name for name in CAMS if name != "cam"]
 L = keras.layers
 

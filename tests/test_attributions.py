@@ -7,8 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from gradcam_helpers import attributions as attr
-from gradcam_helpers.methods import get_method
+from gradcam_helpers.engine import attributions as attr
+from gradcam_helpers.engine.maps import attribution_maps
+from gradcam_helpers.engine.registry import get_method
 
 PIXEL = ["saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "guided_gradcam"]
 
@@ -78,7 +79,7 @@ def test_guided_gradcam_and_maps(x):
     np.testing.assert_allclose(out, x * cam[..., None])
     with pytest.raises(ValueError, match="do not match"):
         attr.guided_gradcam(x, cam[:, :4])
-    maps = attr.to_maps(np.concatenate([x, np.zeros_like(x[:1])]))
+    maps = attribution_maps(np.concatenate([x, np.zeros_like(x[:1])]))
     assert maps.shape == (4, 5, 5) and maps.dtype == np.float32
     assert np.allclose(maps[:3].max(axis=(1, 2)), 1) and maps.min() >= 0 and not maps[3].any()
     np.testing.assert_allclose(maps[0], np.abs(x[0]).sum(-1) / np.abs(x[0]).sum(-1).max(), rtol=1e-6)

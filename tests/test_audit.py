@@ -21,14 +21,14 @@ from gradcam_helpers.audit import ModelSpec, audit, find_images, summarize, writ
 from gradcam_helpers.audit.store import ResultStore
 from gradcam_helpers.audit.synthetic import write_hospital_xrays
 from gradcam_helpers.audit.worker import schema, thumbnails
-from gradcam_helpers.diagnose import DEFAULT_THRESHOLDS
+from gradcam_helpers.evaluation.diagnose import DEFAULT_THRESHOLDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audit_factories import TINY  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 48
-FACTORY = "gradcam_helpers.models.torch_resnet:build_resnet"
+FACTORY = "gradcam_helpers.course.models.torch_resnet:build_resnet"
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
 
 
@@ -43,7 +43,7 @@ def data(tmp_path_factory):
     file, and a random tiny ResNet's checkpoint."""
     import torch
 
-    from gradcam_helpers.models.torch_resnet import build_resnet
+    from gradcam_helpers.course.models.torch_resnet import build_resnet
 
     base = tmp_path_factory.mktemp("audit")
     write_hospital_xrays(base / "xrays", 200, SIZE, masks=base / "masks", show_progress=False)

@@ -19,7 +19,7 @@ def bench():
 def _tiny_torch():
     import torch
 
-    from gradcam_helpers.models.torch_resnet import resnet18
+    from gradcam_helpers.course.models.torch_resnet import resnet18
 
     torch.manual_seed(0)
     return resnet18(num_classes=5, width=4).eval()
@@ -70,10 +70,10 @@ def _check_table(bench, results, expected_rows):
             assert float(row[7]) == pytest.approx(1.0)
         if row[2] == bench.FORWARD:
             assert float(row[6]) == pytest.approx(1.0)
-    # one floor goal (issue 3) per case and one naive goal at batch GOAL_BATCH
+    # one floor goal per case and one naive-recipe goal at batch GOAL_BATCH
     assert [(g["model"], g["batch"]) for g in goal_rows if g["goal"].startswith("gradient methods")] \
         == [(r.case, r.batch) for r in results]
-    # issue 10: explain() vs a reused Explainer at batch 1, Grad-CAM vs the floor at batch 8
+    # explain() vs a reused Explainer at batch 1, Grad-CAM vs the floor at batch 8
     assert [(g["model"], g["batch"]) for g in goal_rows if g["goal"].startswith("explain()")] == \
         [(r.case, 1) for r in results if r.batch == 1]
     assert [g["batch"] for g in goal_rows if g["goal"].startswith("Grad-CAM ≤")] == \
@@ -121,7 +121,7 @@ def test_keras_case_runs_and_tabulates(bench):
 
 
 def test_method_lists_come_from_the_registry(bench):
-    from gradcam_helpers.methods import METHODS
+    from gradcam_helpers.engine.registry import METHODS
 
     assert set(bench.GRADIENT_METHODS) == {m.name for m in METHODS.values()
                                            if m.needs == "gradients" and m.kind == "cam"}
@@ -131,7 +131,7 @@ def test_method_lists_come_from_the_registry(bench):
 def test_scorecam_comparison_runs_and_reports(bench, one_torch_thread):
     import torch
 
-    from gradcam_helpers.models.torch_resnet import resnet18
+    from gradcam_helpers.course.models.torch_resnet import resnet18
 
     torch.manual_seed(0)
     model = resnet18(num_classes=5, width=4).eval()
@@ -175,7 +175,7 @@ def test_goals_are_judged_per_case(bench):
     result = bench.CaseResult("m", "torch", bench.GOAL_BATCH, "layer4", timings)
     floor_goal, naive_goal, gradcam_goal = bench.goals([result])
     assert floor_goal["met"] is False and "layercam 1.30" in floor_goal["measured"]
-    # issue 10: Grad-CAM alone within 1.1× the floor (1.1 / 1.0)
+    # Grad-CAM alone within 1.1× the floor (1.1 / 1.0)
     assert gradcam_goal["met"] is True and gradcam_goal["value"] == pytest.approx(1.1)
     # gradcam alone would pass (3.5 / 1.1 ≈ 3.2) but every gradient method must: layercam 2.7 < 3
     assert naive_goal["met"] is False and naive_goal["value"] == pytest.approx(3.5 / 1.3)
@@ -184,7 +184,7 @@ def test_goals_are_judged_per_case(bench):
     floor_goal, naive_goal, gradcam_goal = bench.goals([result])
     assert floor_goal["met"] is True and naive_goal["met"] is True
     assert not floor_goal["noisy"] and not naive_goal["noisy"]
-    result.timings.wall["gradcam"] = [1.15]  # within issue 3's 1.2×, not within issue 10's 1.1×
+    result.timings.wall["gradcam"] = [1.15]  # within GOAL_FLOOR's 1.2×, not within GOAL_GRADCAM_FLOOR's 1.1×
     assert [g["met"] for g in bench.goals([result])] == [True, True, False]
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from gradcam_helpers import cache
+from gradcam_helpers.course import cache
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_cache_path_holds_the_thread_count(folder):
     assert one["threads"] == 1 and two["threads"] == 2
     assert path_one != path_two and path_one.parent == folder
     assert path_one.name == f"m-{cache.config_key(one)}.pt"  # the recorded config gives the name
-    with pytest.raises(ValueError, match="torch' or 'keras"):
+    with pytest.raises(ValueError, match="unknown framework 'jax'"):
         cache.cache_path("m", {}, ".pt", framework="jax")
 
 

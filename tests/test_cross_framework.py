@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch")
 
 from gradcam_helpers import explain  # noqa: E402
 
-from gradcam_helpers.methods import names  # noqa: E402
+from gradcam_helpers.engine.registry import method_names  # noqa: E402
 
-ALL_METHODS = names()
+ALL_METHODS = method_names()
 
 
 def keras_cnn():

@@ -3,7 +3,7 @@ quiet on maps that do not."""
 import numpy as np
 import pytest
 
-from gradcam_helpers.diagnose import PATTERNS, corner_mask, diagnose_maps
+from gradcam_helpers.evaluation.diagnose import PATTERNS, corner_mask, diagnose_maps
 
 H = W = 64
 

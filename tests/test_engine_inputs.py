@@ -105,9 +105,9 @@ def test_torch_model_with_two_outputs_gets_the_same_message_and_score_fn_works()
 
 
 def test_torch_explain_inspects_once_and_again_after_a_module_is_replaced():
-    from gradcam_helpers import api
+    from gradcam_helpers.engine import pipeline
 
-    api.clear_cache()
+    pipeline.clear_cache()
     model = CountingCNN()
     x = images("nchw")
     explain(model, x)
@@ -121,7 +121,7 @@ def test_torch_explain_inspects_once_and_again_after_a_module_is_replaced():
     model.conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 1))
     res = explain(model, x)
     assert res.layer == "conv" and res.raw.shape == (2, 10, 10)
-    api.clear_cache()
+    pipeline.clear_cache()
 
 
 def test_keras_explain_inspects_again_after_a_layer_is_swapped():

@@ -11,11 +11,11 @@ tf = pytest.importorskip("tensorflow")
 
 from gradcam_helpers import Explainer, explain  # noqa: E402
 
-from gradcam_helpers.methods import names  # noqa: E402
+from gradcam_helpers.engine.registry import method_names  # noqa: E402
 
-GRADIENT_METHODS = names(needs="gradients", kind="cam")
+GRADIENT_METHODS = method_names(needs="gradients", kind="cam")
 #: every CAM-family method but Score-CAM (slow: one forward pass per channel)
-FAST_METHODS = [m for m in names(kind="cam") if m not in names(needs="scores")]
+FAST_METHODS = [m for m in method_names(kind="cam") if m not in method_names(needs="scores")]
 
 
 def gap_cnn(seed=0, classes=10):
@@ -93,7 +93,7 @@ def test_batching_inside_the_explainer_changes_nothing(model, images):
 
 
 def test_every_method_returns_unit_range_maps_at_input_size(model, images):
-    for method in names(kind="cam"):
+    for method in method_names(kind="cam"):
         res = explain(model, images[:2], method)
         assert res.maps.shape == (2, 20, 20) and res.maps.dtype == np.float32, method
         assert res.raw.shape == (2, 16, 16), method
@@ -108,7 +108,7 @@ def test_all_zero_map_stays_zero_without_nan():
     x = keras.layers.GlobalAveragePooling2D()(x)
     out = keras.layers.Dense(3)(x)
     dead = keras.Model(inp, out)
-    for method in names(kind="cam"):
+    for method in method_names(kind="cam"):
         res = explain(dead, np.ones((2, 8, 8, 1), "float32"), method)
         assert np.isfinite(res.maps).all() and not res.maps.any(), method
 
@@ -197,7 +197,7 @@ def test_automatic_layer_matches_the_authors_choice(builder, expected):
 
 
 def test_automatic_layer_on_the_seed_mnist_cnn():
-    from gradcam_helpers.models.keras_mnist import build_mnist_cnn
+    from gradcam_helpers.course.models.keras_mnist import build_mnist_cnn
 
     m = build_mnist_cnn()
     assert explain(m, np.zeros((1, 28, 28, 1), "float32")).layer == "conv2"
@@ -254,15 +254,15 @@ def test_untraceable_model_falls_back_to_eager(images):
 
 
 def test_explain_reuses_its_explainer_until_the_model_changes(images):
-    from gradcam_helpers import api
+    from gradcam_helpers.engine import pipeline
 
     seq = keras.Sequential([keras.Input((20, 20, 1))] + flatten_cnn_layers()[:1])
     seq.add(keras.layers.GlobalAveragePooling2D())
     seq.add(keras.layers.Dense(3))
     explain(seq, images)
-    first = [e for e in api._EXPLAINERS.values() if e.adapter.model is seq]
+    first = [e for e in pipeline._EXPLAINERS.values() if e.adapter.model is seq]
     explain(seq, images, "gradcam++")
-    assert [e for e in api._EXPLAINERS.values() if e.adapter.model is seq] == first
+    assert [e for e in pipeline._EXPLAINERS.values() if e.adapter.model is seq] == first
     seq.pop()
     seq.add(keras.layers.Dense(4))
     res = explain(seq, images)

@@ -9,11 +9,11 @@ nn = torch.nn
 
 from gradcam_helpers import Explainer, explain  # noqa: E402
 
-from gradcam_helpers.methods import names  # noqa: E402
+from gradcam_helpers.engine.registry import method_names  # noqa: E402
 
-GRADIENT_METHODS = names(needs="gradients", kind="cam")
+GRADIENT_METHODS = method_names(needs="gradients", kind="cam")
 #: every CAM-family method but Score-CAM (slow: one forward pass per channel)
-FAST_METHODS = [m for m in names(kind="cam") if m not in names(needs="scores")]
+FAST_METHODS = [m for m in method_names(kind="cam") if m not in method_names(needs="scores")]
 
 
 class Block(nn.Module):
@@ -100,7 +100,7 @@ def test_layer_before_an_inplace_add_gives_the_pre_add_activation(model, images)
     handle.remove()
     model.train()
     res = explain(model, images, "eigencam", layer="layer1.1.bn2")
-    from gradcam_helpers.methods import eigencam
+    from gradcam_helpers.engine.cam import eigencam
 
     expected = eigencam(captured["a"].numpy().transpose(0, 2, 3, 1))
     np.testing.assert_allclose(res.raw, expected, atol=1e-5)
@@ -226,7 +226,7 @@ def test_clear_errors(model, images):
 
 
 def test_numpy_input_and_every_method(model, images):
-    for method in names(kind="cam"):
+    for method in method_names(kind="cam"):
         res = explain(model, images[:2].numpy(), method)
         assert res.maps.shape == (2, 16, 16) and res.raw.shape == (2, 16, 16), method
         assert np.isfinite(res.maps).all() and res.maps.max() <= 1, method

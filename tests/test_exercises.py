@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from gradcam_helpers.exercises import STUB, define, has_solution, replace_solutions, solution_cells
-from gradcam_helpers.exercises.lesson10 import QUESTIONS, check_answer
+from gradcam_helpers.course.exercises import STUB, define, has_solution, replace_solutions, solution_cells
+from gradcam_helpers.course.exercises.lesson10 import (LETTERS, QUESTIONS, Question, answer_shares, check_answer,
+                                                longest_right_share, right_is_longest, run_fill_in)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -37,7 +39,7 @@ class Lesson:
     @property
     def checkers(self):
         number = self.notebook[:2]
-        return importlib.import_module(f"gradcam_helpers.exercises.lesson{number}")
+        return importlib.import_module(f"gradcam_helpers.course.exercises.lesson{number}")
 
     def checker(self, name: str):
         """The callable that checks the learner's ``name``."""
@@ -224,8 +226,8 @@ WRONG_BODIES = [
      "同順位"),
     ("09", "rank_corr", "return float(np.corrcoef(rankdata(np.ravel(a)), rankdata(np.ravel(b)))[0, 1])",
      "一定"),
-    # q17 has no listed slips: any other number gets the question's hint
-    ("10", "answer_q17", "answer_q17 = 1.0", QUESTIONS["q17"].hint),
+    # q18 has no listed slips: any other number gets the question's hint
+    ("10", "answer_q18", "answer_q18 = 1.0", QUESTIONS["q18"].hint),
     # counts the unreadable image's row (its flag is None, read as False)
     ("11", "flag_rate_by_folder", "return df[flag].fillna(False).astype(bool)"
                                   ".groupby(df['folder']).mean().to_dict()", "読めなかった"),
@@ -358,12 +360,32 @@ def _question_cells(cells, qid):
     raise AssertionError(f"no markdown cell starts with **問 {n}**")
 
 
-def test_lesson10_at_least_fifteen_questions_cover_the_syllabus():
-    assert len(QUESTIONS) >= 15
+FILL_INS = sorted(qid for qid, q in QUESTIONS.items() if q.kind == "fill")
+LETTERED = {qid: q for qid, q in QUESTIONS.items() if q.kind in ("choice", "fill")}
+
+
+def _stem(cells, qid: str) -> str:
+    return _question_cells(cells, qid)[0].source
+
+
+def _number(pattern: str, text: str) -> float:
+    found = re.search(pattern, text)
+    assert found, f"{pattern!r} not in {text!r}"
+    return float(found.group(1).replace("−", "-"))
+
+
+def test_lesson10_at_least_35_questions_cover_the_syllabus():
+    assert len(QUESTIONS) >= 35
+    assert len(FILL_INS) >= 3                              # the exam's code fill-in style
     topics = " ".join(q.topic for q in QUESTIONS.values())
     for word in ("CAM", "GAP", "ReLU", "softmax", "層", "形", "Grad-CAM++", "Score-CAM", "Guided",
-                 "Sanity", "Integrated Gradients", "局所", "LIME", "SHAP", "Shapley"):
+                 "Sanity", "Integrated Gradients", "感度", "実装不変性", "局所", "LIME", "目的関数",
+                 "解釈可能な表現", "SHAP", "一貫性", "TreeSHAP", "Shapley", "計算量", "サンプリング",
+                 "permutation feature importance", "PD と ICE", "代理モデル", "アテンション", "rollout",
+                 "ViT", "反実仮想", "セグメンテーション", "2 値分類"):
         assert word in topics, word
+    cam_family = [qid for qid, q in QUESTIONS.items() if "CAM" in q.topic or q.topic.startswith("形")]
+    assert len(cam_family) <= len(QUESTIONS) / 2, cam_family
 
 
 @pytest.mark.parametrize("qid", sorted(QUESTIONS))
@@ -372,6 +394,9 @@ def test_lesson10_notebook_shows_the_question_as_the_checker_knows_it(lesson10_c
     q = QUESTIONS[qid]
     assert f"({q.topic})" in text.source
     shown = re.findall(r"^- \(([a-z])\) (.*)$", text.source, re.M)
+    if q.kind == "fill":                                   # code fragments are shown as `code`
+        assert f"```python\n{q.code}\n```" in text.source
+        shown = [(letter, body.removeprefix("`").removesuffix("`")) for letter, body in shown]
     assert shown == list(q.choices.items())
     assert answer.cell_type == "code" and has_solution(answer.source)
     assert f"answer_{qid} = " in answer.source
@@ -384,10 +409,92 @@ def test_lesson10_notebook_shows_the_question_as_the_checker_knows_it(lesson10_c
 
 
 def test_lesson10_every_wrong_choice_has_a_reason():
-    for qid, q in QUESTIONS.items():
-        if q.kind == "choice":
-            assert q.answer in q.choices, qid
-            assert set(q.why_wrong) == set(q.choices) - {q.answer}, qid
+    for qid, q in LETTERED.items():
+        assert tuple(q.choices) == LETTERS, qid
+        assert q.answer in q.choices, qid
+        assert set(q.why_wrong) == set(q.choices) - {q.answer}, qid
+
+
+# The balance of the question table: a learner must not be able to score by position or by length.
+
+def _table(answers_and_lengths):
+    """A made-up question table: one lettered question per (right letter, right length, wrong length)."""
+    return {f"x{i}": Question("t", "choice", right, "",
+                              choices={k: "あ" * (right_len if k == right else wrong_len) for k in LETTERS})
+            for i, (right, right_len, wrong_len) in enumerate(answers_and_lengths)}
+
+
+def test_balance_statistics_on_a_table_worked_out_by_hand():
+    table = _table([("a", 10, 5), ("a", 5, 10), ("a", 5, 5), ("b", 3, 9)])
+    assert answer_shares(table) == {"a": 0.75, "b": 0.25, "c": 0.0, "d": 0.0}
+    assert [right_is_longest(q) for q in table.values()] == [True, False, True, False]   # a tie counts
+    assert longest_right_share(table) == 0.5
+    numbers_only = {"n": Question("t", "number", 1.0, "")}
+    assert answer_shares(numbers_only) == dict.fromkeys(LETTERS, 0.0) and longest_right_share(numbers_only) == 0
+
+
+def test_lesson10_answer_letters_are_balanced():
+    shares = answer_shares()
+    assert len(LETTERED) >= 20
+    for letter, share in shares.items():
+        assert 0.15 <= share <= 0.35, (f"the right answer is ({letter}) in {share:.0%} of the "
+                                       f"{len(LETTERED)} lettered questions; move some answers: {shares}")
+
+
+def test_lesson10_right_option_is_not_the_longest_as_a_rule():
+    share = longest_right_share()
+    longest = [qid for qid, q in LETTERED.items() if right_is_longest(q)]
+    assert share <= 0.40, f"the right option is the longest in {longest}: lengthen their distractors"
+    assert share >= 0.10, "the right option is almost never the longest: that is a cue too"
+
+
+# Fill-in questions: the check runs the code, so the table must say what the code says.
+
+@pytest.mark.parametrize("qid", FILL_INS)
+def test_lesson10_fill_in_only_the_right_fragment_gives_the_expected_result(qid):
+    q = QUESTIONS[qid]
+    assert q.code.count("____") == 1 and "result" in q.code
+    expected = np.asarray(q.expected, dtype=float)
+    for letter in q.choices:
+        try:
+            got = run_fill_in(qid, letter)
+        except Exception:                      # a wrong fragment may fail to run: it is not right
+            assert letter != q.answer, f"{qid}: the right fragment raised"
+            continue
+        right = got.shape == expected.shape and np.allclose(got, expected)
+        assert right == (letter == q.answer), f"{qid} ({letter}) gives {got}"
+
+
+def test_lesson10_fill_in_expected_values_by_an_independent_computation():
+    # q11: Grad-CAM on the two images of the program, weights per image and channel
+    scope = {"np": np}
+    exec(QUESTIONS["q11"].code.replace("weights = ____\n", "").split("result =")[0], scope)
+    weights = scope["grads"].mean(axis=(1, 2))
+    cam = np.maximum(np.einsum("nhwk,nk->nhw", scope["A"], weights), 0)
+    assert np.allclose(cam, QUESTIONS["q11"].expected)
+    # q21: the exact IG of F(p) = p0² + 3·p1 from x' = (0.5, 1) to x = (1, 2)
+    assert np.allclose([1.0 ** 2 - 0.5 ** 2, 3 * (2.0 - 1.0)], QUESTIONS["q21"].expected)
+    # q35: Shapley values of the voting game (2, 1, 1 votes, quota 3) by all 3! orders
+    votes, phi = [2, 1, 1], np.zeros(3)
+    for order in itertools.permutations(range(3)):
+        total = 0
+        for player in order:
+            phi[player] += float(total + votes[player] >= 3) - float(total >= 3)
+            total += votes[player]
+    assert np.allclose(phi / 6, QUESTIONS["q35"].expected)
+    # q40: rollout of the two layers, (A + I)/2 renormalised, later layer on the left
+    a1, a2 = np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([[0.5, 0.5], [0.0, 1.0]])
+    r1, r2 = (a1 + np.eye(2)) / 2, (a2 + np.eye(2)) / 2
+    assert np.allclose(r2 @ r1, QUESTIONS["q40"].expected)
+
+
+def test_lesson10_fill_in_check_shows_what_the_chosen_code_computes(capsys):
+    check_answer("q21", "c")
+    assert "実行結果 result = [0.75, 3.  ]" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match=r"不正解です。.*実行結果 result = \[1\.5, 6\. \]"):
+        check_answer("q21", "a")
+    with pytest.raises(KeyError, match="not a fill-in"):
+        run_fill_in("q01", "a")
 
 
 def test_lesson10_unanswered_and_malformed_answers_say_what_to_enter():
@@ -395,6 +502,8 @@ def test_lesson10_unanswered_and_malformed_answers_say_what_to_enter():
         check_answer("q01", None)
     with pytest.raises(AssertionError, match="選択肢の記号"):
         check_answer("q01", "e")
+    with pytest.raises(AssertionError, match="選択肢の記号"):
+        check_answer("q11", 2)
     with pytest.raises(AssertionError, match="数を 1 つ"):
         check_answer("q04", "121")
     with pytest.raises(AssertionError, match="タプル"):
@@ -403,13 +512,15 @@ def test_lesson10_unanswered_and_malformed_answers_say_what_to_enter():
         check_answer("q04", 100)
     with pytest.raises(KeyError, match="unknown question"):
         check_answer("q99", "a")
-    check_answer("q01", " A ")          # case and spaces are forgiven
+    check_answer("q03", " A ")          # case and spaces are forgiven
     check_answer("q09", [11, 11, 64])   # a list is a shape too
 
 
+# Numeric answers follow from the question or from the course's model, not from the table.
+
 def test_lesson10_numeric_answers_are_computed_not_made_up():
     pytest.importorskip("keras")
-    from gradcam_helpers.models.keras_mnist import build_mnist_cnn
+    from gradcam_helpers.course.models.keras_mnist import build_mnist_cnn
 
     model = build_mnist_cnn()
     h, w, k = model.get_layer("conv2").output.shape[1:]
@@ -419,9 +530,8 @@ def test_lesson10_numeric_answers_are_computed_not_made_up():
 
 
 def test_lesson10_shapley_answer_follows_from_the_game_in_the_question(lesson10_cells):
-    text, _, _ = _question_cells(lesson10_cells, "q21")
     values = {}
-    for members, value in re.findall(r"v\(\\\{([A-C,]+)\\\}\)=(\d+)", text.source):
+    for members, value in re.findall(r"v\(\\\{([A-C,]+)\\\}\)=(\d+)", _stem(lesson10_cells, "q31")):
         values[frozenset(members.split(","))] = float(value)
     values[frozenset()] = 0.0
     assert len(values) == 8
@@ -433,4 +543,57 @@ def test_lesson10_shapley_answer_follows_from_the_game_in_the_question(lesson10_
                      * (values[frozenset(s) | {p}] - values[frozenset(s)])
                      for r in range(3) for s in itertools.combinations(others, r))
     assert math.isclose(sum(phi.values()), values[frozenset(players)])
-    assert math.isclose(phi["A"], QUESTIONS["q21"].answer)
+    assert math.isclose(phi["A"], QUESTIONS["q31"].answer)
+
+
+def test_lesson10_ig_answers_follow_from_the_questions(lesson10_cells):
+    stem = _stem(lesson10_cells, "q17")
+    f_x, f_base = _number(r"F\(x\) = ([\d.]+)", stem), _number(r"F\(x'\) = ([\d.]+)", stem)
+    assert math.isclose(QUESTIONS["q17"].answer, f_x - f_base)
+    # q19: F(x) = 1 − ReLU(1 − x) from 0 to 2; the gradient at x = 2 is 0, IG by a fine midpoint sum
+    def grad(t):
+        return (t < 1).astype(float)
+    alphas = (np.arange(100_000) + 0.5) / 100_000
+    assert grad(np.array([2.0]))[0] == 0
+    assert math.isclose((2.0 - 0.0) * grad(alphas * 2.0).mean(), QUESTIONS["q19"].answer, rel_tol=1e-4)
+
+
+def test_lesson10_shap_and_cost_answers_follow_from_the_questions(lesson10_cells):
+    stem = _stem(lesson10_cells, "q27")
+    phis = [_number(rf"\\phi_{i} = (-?[\d.]+)", stem) for i in range(3)]
+    assert math.isclose(QUESTIONS["q27"].answer, _number(r"f\(x\) = ([\d.]+)", stem) - sum(phis))
+    stem = _stem(lesson10_cells, "q33")
+    players = int(_number(r"特徴量が (\d+) 個", stem))
+    assert QUESTIONS["q33"].answer == len(list(itertools.product([0, 1], repeat=players)))
+    stem = _stem(lesson10_cells, "q34")
+    m, se = _number(r"M = (\d+)", stem), _number(r"標準誤差が ([\d.]+)", stem)
+    target = _number(r"標準誤差を ([\d.]+) に", stem)
+    assert math.isclose(QUESTIONS["q34"].answer, m * (se / target) ** 2)
+    stem = _stem(lesson10_cells, "q41")
+    side, patch = _number(r"(\d+)×\1 の画像", stem), _number(r"\((\d+)×\d+ 画素のパッチ\)", stem)
+    assert QUESTIONS["q41"].answer == (int(side // patch),) * 2
+
+
+def test_lesson10_counterfactual_answer_is_the_smallest_change_that_flips_the_decision(lesson10_cells):
+    stem = _stem(lesson10_cells, "q43")
+    names = ("年収", "借入", "勤続年数")
+    formula = re.search(r"s = ([\d.]+) \\cdot 年収 - ([\d.]+) \\cdot 借入 \+ ([\d.]+) \\cdot 勤続年数 - ([\d.]+)\$",
+                        stem)
+    person = re.search(r"年収 ([\d.]+)、借入 ([\d.]+)、勤続年数 ([\d.]+) の人", stem)
+    assert formula and person, stem
+    w1, w2, w3, bias = map(float, formula.groups())
+    weights, bias = np.array([w1, -w2, w3]), -bias
+    person = np.array([float(v) for v in person.groups()])
+    assert math.isclose(weights @ person + bias, _number(r"s = ([−-][\d.]+)", stem))
+    smallest = min(-(weights @ person + bias) / abs(w) for w in weights)   # one feature, |Δ| to reach s = 0
+    q = QUESTIONS["q43"]
+    for letter, text in q.choices.items():
+        name, delta = re.match(r"(年収|借入|勤続年数)を ([+−][\d.]+)", text).groups()
+        delta = float(delta.replace("−", "-"))
+        changed = person.copy()
+        changed[names.index(name)] += delta
+        approved = weights @ changed + bias >= -1e-9
+        if letter == q.answer:
+            assert approved and math.isclose(abs(delta), smallest), text
+        else:
+            assert not approved or abs(delta) > smallest, text

@@ -1,7 +1,7 @@
 """Keras 3 on TensorFlow, PyTorch and JAX: the same model with the same weights gives the same maps.
 
 Keras fixes its backend when it is first imported, so each backend runs in its own process
-(``gradcam_helpers.backends.run_on_backends``): one process per backend computes every case in
+(``gradcam_helpers.course.backend_processes.run_on_backends``): one process per backend computes every case in
 ``keras_backend_cases.py`` — every CAM method on a Functional, two Sequential (with and without
 ``Input``), two nested and a subclassed model, every pixel attribution (saliency, SmoothGrad,
 Integrated Gradients, Guided Backprop, Guided Grad-CAM) on the Functional and subclassed ones, the automatic layer on ResNet50 and VGG16, the error
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcam_helpers import methods as core
-from gradcam_helpers.backends import BACKENDS, run_on_backends
+from gradcam_helpers.engine.registry import method_names
+from gradcam_helpers.course.backend_processes import BACKENDS, run_on_backends
 
 HERE = Path(__file__).resolve().parent
 AVAILABLE = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs keras and at least two of tensorflow, torch, jax")
 
 TOLERANCE = 1e-4
-CAMS, PIXELS = core.names(kind="cam"), core.names(kind="pixel")
+CAMS, PIXELS = method_names(kind="cam"), method_names(kind="pixel")
 MODELS_WITH_EVERY_CAM = ["functional", "nested", "nested_seq", "subclassed"]
 MODELS_WITH_PIXEL_ATTRIBUTIONS = ["functional", "subclassed"]
 

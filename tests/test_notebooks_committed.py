@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gradcam_helpers.exercises import (BEGIN, END, STUB, has_solution, replace_solutions,
+from gradcam_helpers.course.exercises import (BEGIN, END, STUB, has_solution, replace_solutions,
                                        split_solution_lines)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def test_import_does_not_pull_tensorflow_or_torch():
 
 
 def test_load_mnist_import_stays_light():
-    code = ("from gradcam_helpers import load_mnist; import gradcam_helpers.mnist, sys; "
+    code = ("from gradcam_helpers import load_mnist; import gradcam_helpers.course.mnist, sys; "
             "assert 'tensorflow' not in sys.modules and 'torch' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
@@ -253,7 +253,7 @@ def test_saved_outputs_show_no_stalled_progress_bar(path):
             assert match is None, (
                 f"{path.name}: cell {i} keeps a progress bar at 0% "
                 f"({text[max(0, match.start() - 20):match.end() + 20]!r}): a saved notebook must show the "
-                "finished bar — use gradcam_helpers.progress.progress instead of tqdm.auto")
+                "finished bar — use gradcam_helpers.engine.progress.progress instead of tqdm.auto")
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])

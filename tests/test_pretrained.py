@@ -7,7 +7,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
 from gradcam_helpers import explain  # noqa: E402
-from gradcam_helpers.models import pretrained as pt  # noqa: E402
+from gradcam_helpers.course.models import pretrained as pt  # noqa: E402
+from gradcam_helpers.course.models.torch_efficientnet import weights_path  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_same_outputs_as_the_package_network(model, batch, logits):
     from efficientnet_lite_pytorch import EfficientNet
 
     original = EfficientNet.from_name("efficientnet-lite0")
-    original.load_state_dict(torch.load(pt.weights_path(), map_location="cpu", weights_only=True))
+    original.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
     with torch.no_grad():
         ref = original.eval()(pt.preprocess(batch[:2])).numpy()
     np.testing.assert_allclose(logits[:2], ref, atol=1e-5)
@@ -112,7 +113,7 @@ def test_keras_application_loads_a_weights_file(tmp_path):
 
 
 def test_torchvision_weights_file_loads(tmp_path):
-    from gradcam_helpers.models.torch_resnet import resnet18
+    from gradcam_helpers.course.models.torch_resnet import resnet18
 
     torch.manual_seed(0)
     source = resnet18(width=8).eval()

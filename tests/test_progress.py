@@ -5,7 +5,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from gradcam_helpers.progress import format_bar, progress
+from gradcam_helpers.engine.progress import format_bar, progress
 
 
 def test_format_bar_states():
@@ -28,7 +28,7 @@ def test_counts_outside_a_kernel():
 
 
 def test_saved_notebook_keeps_the_final_state():
-    code = ("from gradcam_helpers.progress import progress\n"
+    code = ("from gradcam_helpers.engine.progress import progress\n"
             "for i in progress(range(5), desc='train', unit='batch'):\n"
             "    pass\n")
     nb = new_notebook(cells=[new_code_cell(code)])

@@ -47,7 +47,7 @@ class HalfDead(nn.Module):
 
 
 def trained_tiny_resnet():
-    from gradcam_helpers.models import torch_resnet as tr
+    from gradcam_helpers.course.models import torch_resnet as tr
 
     rng = np.random.default_rng(0)
     x = rng.normal(0.3, 0.05, (48, 1, 32, 32)).astype(np.float32)
@@ -148,7 +148,7 @@ def test_pgc_style_recipe_gives_nearly_the_same_maps(bench):
 def test_inference_copy_gives_the_eager_maps_and_leaves_the_model_untouched():
     """BatchNorm folded and channels-last: the same maps as the model itself (1e-5), on a random
     and a trained ResNet; the user's model keeps its memory format, modes and (no) hooks."""
-    from gradcam_helpers.models.torch_resnet import build_resnet
+    from gradcam_helpers.course.models.torch_resnet import build_resnet
 
     torch.manual_seed(0)
     random_model = build_resnet("resnet18", num_classes=5, width=8).train()
@@ -167,7 +167,7 @@ def test_inference_copy_gives_the_eager_maps_and_leaves_the_model_untouched():
 
 
 def test_inference_copy_is_rebuilt_when_the_model_changes():
-    from gradcam_helpers.models.torch_resnet import build_resnet
+    from gradcam_helpers.course.models.torch_resnet import build_resnet
 
     torch.manual_seed(0)
     model = build_resnet("resnet18", num_classes=3, width=8).eval()
@@ -190,7 +190,7 @@ def test_inference_copy_is_rebuilt_when_the_model_changes():
 def test_inference_copy_is_rebuilt_when_a_module_is_swapped():
     """A module without parameters swapped between two calls: the weights are the same, the model
     is not (inspect() sees the new structure and drops the copy)."""
-    from gradcam_helpers.models.torch_resnet import build_resnet
+    from gradcam_helpers.course.models.torch_resnet import build_resnet
 
     torch.manual_seed(0)
     model = build_resnet("resnet18", num_classes=3, width=8).eval()
@@ -235,7 +235,7 @@ def test_a_model_fx_cannot_trace_runs_as_it_is():
 
 def test_a_copy_that_scores_differently_is_dropped(monkeypatch):
     """The copy is checked against the model on the first masks; a mismatch means the model runs."""
-    from gradcam_helpers.models.torch_resnet import build_resnet
+    from gradcam_helpers.course.models.torch_resnet import build_resnet
 
     torch.manual_seed(0)
     model = build_resnet("resnet18", num_classes=3, width=8).eval()

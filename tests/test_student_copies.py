@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradcam_helpers.exercises import (BEGIN, END, STUB, STUB_MESSAGE, has_solution, replace_solutions,
+from gradcam_helpers.course.exercises import (BEGIN, END, STUB, STUB_MESSAGE, has_solution, replace_solutions,
                                        split_solution_lines)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -50,8 +50,9 @@ def nchw(x: np.ndarray):
 
 def box_filter_count(region: np.ndarray) -> np.ndarray:
     """Σ_{p ∈ R} 1[q in the 3 × 3 neighbourhood of p], for every q (zero padding)."""
-    padded = np.pad(region.astype(np.float64), 1)
-    return sum(padded[dy:dy + SIZE, dx:dx + SIZE] for dy in range(3) for dx in range(3))
+    region = region.astype(np.float64)
+    padded = np.pad(region, [(0, 0)] * (region.ndim - 2) + [(1, 1), (1, 1)])
+    return sum(padded[..., dy:dy + SIZE, dx:dx + SIZE] for dy in range(3) for dx in range(3))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,7 +163,10 @@ def test_segmentation_saliency_is_the_region_convolved_with_the_box_filter(twins
     for res in both(twins, "segmenter", x, "saliency", SegmentationScore(0)):
         np.testing.assert_array_equal(res.extras["target"]["mask"], predicted)
         for i in range(len(x)):
-            np.testing.assert_allclose(res.raw[i, ..., 0], box_filter_count(predicted[i]), atol=1e-5)
+            # dS/dx(q) = count(q) · ReLU'(x(q)): zero where the pixel is 0 (ReLU's gradient at 0)
+            lit = x[i, ..., 0] > 0
+            np.testing.assert_allclose(res.raw[i, ..., 0], box_filter_count(predicted[i]) * lit,
+                                       atol=1e-5)
         # the explained scalar: the sum of the logits over the predicted mask
         # and the scalar: Σ_{p ∈ mask} z(p) = Σ_q x(q) · count(q)
         expected = [(x[i, ..., 0] * box_filter_count(predicted[i])).sum() for i in range(len(x))]
@@ -217,15 +221,15 @@ def test_box_saliency_is_the_boxs_region_and_iou_scales_it(twins):
     x = images()
     for res in both(twins, "detector", x, "saliency", BoxScore(box=1, index=0)):
         assert list(res.extras["target"]["box"]) == [1, 1, 1]
-        np.testing.assert_array_equal(res.raw[..., 0], np.broadcast_to(REGIONS[1], (3, SIZE, SIZE)))
+        # dz_1/dx = the box's region times ReLU'(x): zero where the pixel is 0
+        np.testing.assert_array_equal(res.raw[..., 0], REGIONS[1] * (x[..., 0] > 0))
         np.testing.assert_allclose(res.scores, (x[..., 0] * REGIONS[1]).sum(axis=(1, 2)), rtol=1e-5)
     # a reference that overlaps box 0 only: box 0 is chosen; × IoU scales the gradient by the IoU
     reference = np.array([1, 0, 4, 4], np.float32)             # IoU with box 0: 12 / 16
     for res in both(twins, "detector", x, "saliency", BoxScore(reference=reference, iou=True)):
         assert list(res.extras["target"]["box"]) == [0, 0, 0]
         np.testing.assert_allclose(res.extras["target"]["iou"], 0.75)
-        np.testing.assert_allclose(res.raw[..., 0], 0.75 * np.broadcast_to(REGIONS[0], (3, SIZE, SIZE)),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(res.raw[..., 0], 0.75 * REGIONS[0] * (x[..., 0] > 0), rtol=1e-5)
         np.testing.assert_allclose(res.scores, 0.75 * (x[..., 0] * REGIONS[0]).sum(axis=(1, 2)),
                                    rtol=1e-5)
 

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gradcam_helpers.models import torch_resnet as tr  # noqa: E402
+from gradcam_helpers.course.models import torch_resnet as tr  # noqa: E402
 
 
 
@@ -187,7 +187,7 @@ def test_bad_arguments_raise():
 
 
 def test_importing_models_package_imports_no_framework():
-    code = ("import sys, gradcam_helpers.models, gradcam_helpers.xray, gradcam_helpers.diagnose; "
+    code = ("import sys, gradcam_helpers.course.models, gradcam_helpers.course.xray, gradcam_helpers.evaluation.diagnose; "
             "print('torch' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 from gradcam_helpers import explain  # noqa: E402
-from gradcam_helpers.overlay import overlay  # noqa: E402
+from gradcam_helpers.course.overlay import overlay  # noqa: E402
 from gradcam_helpers.widgets import Explorer, _upscale, decode_png, explore  # noqa: E402
 
 NAMES = [f"class-{c}" for c in range(10)]

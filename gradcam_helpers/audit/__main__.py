@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..methods import METHODS
+from ..engine.registry import METHODS
 from .model import ModelSpec
 
 EXAMPLES = """examples:
   # a PyTorch checkpoint and the function that builds the network, on this machine
   python -m gradcam_helpers.audit xrays/ --model model.pt \\
-      --factory gradcam_helpers.models.torch_resnet:build_resnet \\
+      --factory gradcam_helpers.course.models.torch_resnet:build_resnet \\
       --factory-kwargs '{"arch": "resnet18", "num_classes": 2, "in_channels": 1}' \\
       --size 96 --layer 'layer4[-1]' --masks xrays_masks/ --out audit.parquet --report audit_report/
   # a Keras model, on Ray with 2 local workers, or on a running cluster
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mean", type=float, default=0.0, help="input = (gray - mean) / std")
     p.add_argument("--std", type=float, default=1.0)
     p.add_argument("--thresholds", default="{}",
-                   help="JSON overrides of gradcam_helpers.diagnose.DEFAULT_THRESHOLDS")
+                   help="JSON overrides of gradcam_helpers.evaluation.diagnose.DEFAULT_THRESHOLDS")
     p.add_argument("--engine", default="local", choices=("local", "ray"))
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-workers", type=int, default=2, help="Ray workers (default 2)")

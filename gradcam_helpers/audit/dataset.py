@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..xray import CLASS_NAMES, IMAGE_SUFFIXES, load_dicom, read_grayscale
+from ..course.xray import CLASS_NAMES, IMAGE_SUFFIXES, load_dicom, read_grayscale
 
 #: File endings an audit reads (DICOM included); other files in the folder are ignored.
 AUDIT_SUFFIXES: tuple[str, ...] = IMAGE_SUFFIXES + (".dcm",)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..engine.adapters import adapter_class
+
 
 def _resolve(factory: str | Callable) -> Callable:
     if callable(factory):
@@ -76,7 +78,7 @@ class ModelSpec:
 
     @classmethod
     def for_xray_resnet(cls, model) -> "ModelSpec":
-        """The spec of a model from :func:`~gradcam_helpers.models.torch_resnet.train_xray_resnet`
+        """The spec of a model from :func:`~gradcam_helpers.course.models.torch_resnet.train_xray_resnet`
         (its cached checkpoint and its training config)."""
         path = getattr(model, "cache_path", None)
         cfg = getattr(model, "train_config", None)
@@ -90,7 +92,7 @@ class ModelSpec:
                       stage_strides=list(cfg["stage_strides"]),
                       replace_stride_with_dilation=list(cfg["replace_stride_with_dilation"]),
                       zero_init_residual=cfg["zero_init_residual"])
-        return cls.torch(path, "gradcam_helpers.models.torch_resnet:build_resnet", **kwargs)
+        return cls.torch(path, "gradcam_helpers.course.models.torch_resnet:build_resnet", **kwargs)
 
     def describe(self) -> dict:
         """The spec as JSON-friendly values (written into the table's metadata)."""
@@ -100,29 +102,17 @@ class ModelSpec:
         return {"framework": self.framework, "path": self.path, "factory": factory,
                 "factory_kwargs": json.loads(json.dumps(self.factory_kwargs, default=str))}
 
-    def load(self, device: str | None = None):
-        """Build the model (eval mode for torch). ``device``: torch device, default CPU."""
-        if self.framework == "keras":
-            import keras
+    def load(self, device: str | None = None) -> Any:
+        """Build the model, ready to explain, through its framework's adapter
+        (:meth:`~gradcam_helpers.engine.adapters.base.Adapter.load_model`). ``device``: where a
+        PyTorch model runs, default the CPU."""
+        build = None
+        if self.factory is not None:
+            factory, kwargs = _resolve(self.factory), self.factory_kwargs
 
-            return keras.saving.load_model(self.path, compile=False)
-        if self.framework != "torch":
-            raise ValueError(f"framework must be 'torch' or 'keras'; got {self.framework!r}")
-        import torch
-
-        model = _resolve(self.factory)(**self.factory_kwargs)
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"the factory {self.factory!r} returned {type(model).__name__}, "
-                            "not a torch.nn.Module")
-        stored = torch.load(self.path, map_location="cpu", weights_only=True)
-        if isinstance(stored, dict):
-            for key in ("state_dict", "model_state_dict"):
-                if isinstance(stored.get(key), dict):
-                    stored = stored[key]
-                    break
+            def build() -> Any:
+                return factory(**kwargs)
         try:
-            model.load_state_dict(stored)
-        except RuntimeError as err:
-            raise ValueError(f"the checkpoint {self.path} does not fit the network built by "
-                             f"{self.factory!r} with {self.factory_kwargs}: {err}") from err
-        return model.to(device or "cpu").eval()
+            return adapter_class(self.framework).load_model(self.path, build=build, device=device)
+        except ValueError as err:
+            raise ValueError(f"{err} (factory {self.factory!r} with {self.factory_kwargs})") from err

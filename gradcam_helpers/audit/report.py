@@ -2,7 +2,7 @@
 flagged images, and the images that raise each flag most strongly — as numbers
 (:func:`summarize`) and as a Markdown report with figures (:func:`write_report`).
 
-The set rules are those of :meth:`gradcam_helpers.diagnose.Diagnosis.summary`, applied to the
+The set rules are those of :meth:`gradcam_helpers.evaluation.diagnose.Diagnosis.summary`, applied to the
 table's columns: the report says what ``diagnose_maps`` would say about the same maps.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..diagnose import DEFAULT_THRESHOLDS, PATTERNS, Diagnosis
-from ..xray import CLASS_NAMES
+from ..course.xray import CLASS_NAMES
+from ..evaluation.diagnose import DEFAULT_THRESHOLDS, PATTERNS, Diagnosis
 from .dataset import read_image
 from .store import read_settings
 from .worker import THUMB_SIZE
@@ -40,7 +40,7 @@ def _column(table, name: str) -> np.ndarray:
 
 
 def diagnosis_of(table, thresholds: dict | None = None) -> Diagnosis:
-    """A :class:`~gradcam_helpers.diagnose.Diagnosis` rebuilt from the rows of an audit table
+    """A :class:`~gradcam_helpers.evaluation.diagnose.Diagnosis` rebuilt from the rows of an audit table
     without an error (null ``outside_roi`` becomes NaN)."""
     c = {name: _column(table, name) for name in ("corner_energy", "flatness", "side_balance",
                                                  "peak_in_corner", "empty")}
@@ -130,7 +130,7 @@ def _figure(rows: int, cols: int, size: float):
 
 
 def _overlay_grid(table, paths: list[str], settings: dict, title: str, value: str):
-    from ..overlay import overlay
+    from ..course.overlay import overlay
 
     by_path = {p: i for i, p in enumerate(table.column("path").to_pylist())}
     cols = min(len(paths), 4)

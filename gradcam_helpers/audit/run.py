@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..progress import progress as progress_bar
-from ..xray import CLASS_NAMES
+from ..course.xray import CLASS_NAMES
+from ..engine.progress import progress as progress_bar
 from .dataset import find_images
 from .model import ModelSpec
 from .store import ResultStore
@@ -102,7 +102,7 @@ def audit(images: str | Path, model: ModelSpec | str | Path, out: str | Path, *,
         under ``masks``; bright = inside, e.g. the lungs): gives ``outside_roi``,
         ``energy_in_mask`` and ``pointing_hit``
     channels, mean, std : the model's input is ``(gray - mean) / std``, repeated to ``channels``
-    thresholds : overrides of :data:`~gradcam_helpers.diagnose.DEFAULT_THRESHOLDS`
+    thresholds : overrides of :data:`~gradcam_helpers.evaluation.diagnose.DEFAULT_THRESHOLDS`
     class_names : class folder names; the label is the index
     engine : ``"local"`` (this process, batch after batch) or ``"ray"`` (Ray Data ``map_batches``
         with one model per worker)

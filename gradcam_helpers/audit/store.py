@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..cache import atomic_write
+from ..course.cache import atomic_write
 
 _META_KEY = b"gradcam_audit"
 

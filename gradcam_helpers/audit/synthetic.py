@@ -17,10 +17,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..progress import progress
-from ..xray import CLASS_NAMES, make_xrays
+from ..course.xray import CLASS_NAMES, make_xrays
+from ..engine.progress import progress
 
-#: hospital -> shortcut_rate of :func:`~gradcam_helpers.xray.make_xrays` (None: no tag).
+#: hospital -> shortcut_rate of :func:`~gradcam_helpers.course.xray.make_xrays` (None: no tag).
 HOSPITALS: dict[str, float | None] = {"hospital_a": None, "hospital_b": 0.9}
 
 

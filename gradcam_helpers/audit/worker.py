@@ -13,8 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ..diagnose import DEFAULT_THRESHOLDS, PATTERNS, diagnose_maps
-from ..xray import CLASS_NAMES
+from ..course.xray import CLASS_NAMES
+from ..engine.pipeline import Explainer
+from ..engine.registry import get_method
+from ..evaluation.diagnose import DEFAULT_THRESHOLDS, PATTERNS, diagnose_maps
+from ..evaluation.localisation import energy_inside, pointing_game
 from .dataset import find_mask, read_image, read_mask
 from .model import ModelSpec
 
@@ -44,7 +47,7 @@ def schema():
     ``path`` (relative to the image folder), ``folder`` (without the class folder), ``label``
     (null without a class folder), ``pred`` (top class), ``score`` (its softmax probability),
     ``target`` (the class explained), ``target_logit`` (its score before softmax), the measures of
-    :func:`~gradcam_helpers.diagnose.diagnose_maps` (``corner_energy``, ``flatness``,
+    :func:`~gradcam_helpers.evaluation.diagnose.diagnose_maps` (``corner_energy``, ``flatness``,
     ``outside_roi`` — null without a mask —, ``side_balance``, ``peak_in_corner``, ``empty``), the
     flags ``flag_corner``, ``flag_uniform``, ``flag_outside_roi``, ``flag_one_side``,
     ``energy_in_mask`` and ``pointing_hit`` against the mask (null without one), ``thumb`` (the map
@@ -63,12 +66,12 @@ class AuditSettings:
     model : ModelSpec
     root : image folder (absolute)
     size : images are resized to ``size × size``
-    method, layer, target : as in :func:`~gradcam_helpers.api.explain` (layer as a name/path;
+    method, layer, target : as in :func:`~gradcam_helpers.explain` (layer as a name/path;
         target None = each image's top class)
     channels : 1 (grayscale) or 3 (the gray image repeated as RGB)
     mean, std : the input is ``(image - mean) / std`` (image in [0, 1])
     masks : folder of masks mirroring the image folder, or None
-    thresholds : overrides of :data:`~gradcam_helpers.diagnose.DEFAULT_THRESHOLDS`
+    thresholds : overrides of :data:`~gradcam_helpers.evaluation.diagnose.DEFAULT_THRESHOLDS`
     batch_size : images per forward pass inside a worker
     device : torch device of the workers ("cpu", "cuda")
     class_names : class folder names (index = label)
@@ -90,8 +93,6 @@ class AuditSettings:
     class_names: tuple = CLASS_NAMES
 
     def __post_init__(self) -> None:
-        from ..methods import get_method
-
         get_method(self.method)  # unknown method: the engine's own clear error, before any work
         if self.size < 8:
             raise ValueError(f"size must be at least 8 pixels; got {self.size}")
@@ -134,7 +135,10 @@ class AuditWorker:
     Parameters
     ----------
     settings : AuditSettings
+        The model, the image folder and every other setting of the audit.
 
+    Notes
+    -----
     Calling it with a batch — a dict (or pyarrow table) with ``path``, ``label``, ``folder`` —
     returns a ``pyarrow.Table`` with :func:`schema`, one row per input row in the same order. An
     image that cannot be read gives a row whose ``error`` says why; an error of the model itself
@@ -142,11 +146,8 @@ class AuditWorker:
     """
 
     def __init__(self, settings: AuditSettings):
-        from ..api import Explainer
-
         self.settings = settings
-        self.model = settings.model.load(settings.device if settings.model.framework == "torch"
-                                         else None)
+        self.model = settings.model.load(settings.device)
         self.explainer = Explainer(self.model, settings.layer, batch_size=settings.batch_size)
         self.schema = schema()
 
@@ -157,11 +158,9 @@ class AuditWorker:
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
         s = self.settings
-        x = (images - s.mean) / s.std
-        x = np.repeat(x[:, None], s.channels, axis=1)           # (N, C, H, W)
-        if s.model.framework == "keras":
-            x = x.transpose(0, 2, 3, 1)
-        return np.ascontiguousarray(x, dtype=np.float32)
+        x = np.repeat(((images - s.mean) / s.std)[..., None], s.channels, axis=-1)  # (N, H, W, C)
+        return np.ascontiguousarray(np.moveaxis(x, -1, self.explainer.adapter.channels_axis),
+                                    dtype=np.float32)
 
     def _explain(self, x: np.ndarray):
         return self.explainer(x, method=self.settings.method, target=self.settings.target)
@@ -207,8 +206,6 @@ class AuditWorker:
             diag = diagnose_maps(res.maps, roi=np.stack(masks), **s.thresholds)
             probs = res.probabilities
             pred = probs.argmax(axis=1)
-            from ..metrics import energy_inside, pointing_game
-
             energy = energy_inside(res.maps, np.stack(masks))
             hits = pointing_game(res.maps, np.stack(masks))
             thumbs = thumbnails(res.maps)
