@@ -220,12 +220,17 @@ def test_box_score_errors_name_the_fix():
 # ----------------------------------------------------------------------------------- plumbing
 
 
-def test_take_repeats_an_images_choices():
+def test_virtual_scores_apply_each_images_choices_to_every_row():
+    """Column j of the virtual scores is image j's target on each row (its box, class and
+    reference); the diagonal on the images themselves is each image's scalar."""
     out = np.array([[[0, 0, 2, 2, 1.0]], [[0, 0, 2, 2, 3.0]]])
     bound = BoxScore(reference=[[0, 0, 2, 2], [0, 0, 1, 2]], iou=True).bind(out)
-    rep = bound.take([1, 1, 0])
-    np.testing.assert_allclose(rep.evaluate(out[[1, 1, 0]]), [1.5, 1.5, 1.0])
-    np.testing.assert_array_equal(rep.info["box"], [0, 0, 0])
+    rows = out[[1, 1, 0]]
+    # image 0's reference overlaps the box fully (IoU 1), image 1's half of it (IoU 2 / 4)
+    np.testing.assert_allclose(bound.virtual_scores(NUMPY_OPS, rows),
+                               [[3.0, 1.5], [3.0, 1.5], [1.0, 0.5]])
+    np.testing.assert_allclose(np.diag(bound.virtual_scores(NUMPY_OPS, out)), bound.evaluate(out))
+    np.testing.assert_allclose(bound.evaluate(out), [1.0, 1.5])
 
 
 def test_as_target_and_method_checks():

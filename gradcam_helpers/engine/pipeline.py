@@ -212,8 +212,14 @@ def explain(model: Any, images: Any, method: str = "gradcam", layer: Any = None,
     layer : None (automatic: the last layer with a 4-D output that is not a pooling layer), a name
         (Keras; nested models are searched) / dotted path such as "layer4.1" or "layer4[-1]"
         (PyTorch), or the layer/module object
-    target : None (each image's top class), an int (that class for every image) or a sequence of
-        ints (one per image)
+    target : None (each image's top class), an int (that class for every image), a sequence of
+        ints (one per image), or a target object for a model whose output is not one class score
+        per class (:mod:`~gradcam_helpers.engine.targets`): ``BinaryLogit()`` (one sigmoid unit;
+        ``positive=False`` for the other class, ``probability=True`` for σ), ``LabelLogit(k)``
+        (multi-label), ``SegmentationScore(c, mask=None)`` (a region's summed logit),
+        ``BoxScore(box=None, index=None, reference=None, iou=False)`` (one box of a detector).
+        Every method applies except CAM for segmentation and boxes and Eigen-CAM (which ignores
+        the target): those raise, naming ``method='gradcam'``
     score_fn : see :class:`Explainer`
     **options : ``batch_size`` and ``progress`` (see :class:`Explainer`), and the options of
         ``method`` listed above; any other keyword raises ``TypeError`` naming the valid ones

@@ -1,7 +1,7 @@
 """Which scalar of the model's output is explained, for each image: the one place that decides it.
 
-Today a target is a **class**: the score explained for image ``i`` is ``logits[i, c_i]``, the class
-score *before* softmax. The user says which class with ``target=``:
+By default a target is a **class**: the score explained for image ``i`` is ``logits[i, c_i]``, the
+class score *before* softmax. The user says which class with ``target=``:
 
 - ``None`` — each image's top class (chosen where the logits are computed, so no extra pass);
 - an int — that class for every image;
@@ -10,8 +10,9 @@ score *before* softmax. The user says which class with ``target=``:
 Every part of the package resolves targets here: the pipeline checks the count before any work
 (:func:`check_count`) and hands each batch its share (:func:`select`), the adapters turn the user's
 value into class indices (:func:`class_indices`, :func:`resolve_targets`), and the faithfulness
-metrics follow the same classes. Targets that are not a class logit are objects (below); the pipeline binds one to each batch
-(:meth:`Target.bind`) and the adapters score it (:func:`virtual_scores`).
+metrics follow the same classes. A target that is not a class logit is an object (below): the
+pipeline binds it to each batch (:meth:`Target.bind`) and, while it is bound, the adapters score
+:meth:`Bound.virtual_scores` instead of the class scores.
 
 **Target objects: binary, multi-label, segmentation and detection models.**
 
@@ -70,7 +71,7 @@ operations for its framework (:class:`TargetOps`).
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -345,16 +346,6 @@ class Bound:
         v = ops.reshape(ops.matmul(flat, w), (rows * n, k))
         extra = tuple(ops.tile_rows(ops.constant(e, flat), rows) for e in self.extra)
         return ops.reshape(self.combine(ops, v, *extra), (rows, n))
-
-    def take(self, index) -> "Bound":
-        """The same choices for the images ``index`` (repeat an image's row for its noisy copies
-        or path points)."""
-        index = np.asarray(index, np.int64)
-        info = {k: (v[index] if isinstance(v, np.ndarray) and len(v) == len(self) else v)
-                for k, v in self.info.items()}
-        return replace(self, weights=self.weights[index],
-                       extra=tuple(e[index] for e in self.extra), classes=self.classes[index],
-                       info=info)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ capture at the target layer      :meth:`~Adapter.capture` (activations, gradient
                                  ``layer_name``, ``num_classes``, :meth:`~Adapter.cam_class_weights`
 class scores (forward passes)    :meth:`~Adapter.logits`, :meth:`~Adapter.masked_scorer`
 input gradients (pixel methods)  :meth:`~Adapter.input_gradients` (also with Guided Backprop's rule)
+target objects                   :meth:`~Adapter.model_outputs`, :meth:`~Adapter.bind_target`,
+                                 :meth:`~Adapter.scoring` (scores become the bound target's),
+                                 ``target_ops``, :meth:`~Adapter.check_class_scores`
 weights                          :meth:`~Adapter.weighted_layers`, :meth:`~Adapter.weight_value`,
                                  :meth:`~Adapter.assign_weight`, :meth:`~Adapter.copy_model`
 files and threads                :meth:`~Adapter.load_model`, :meth:`~Adapter.thread_count`
