@@ -372,3 +372,54 @@ def test_the_target_is_fixed_from_the_original_images_and_batches_do_not_matter(
     np.testing.assert_array_equal(split.extras["target"]["mask"], whole.extras["target"]["mask"])
     t_split = Explainer(tm, t_layer, batch_size=2)(nchw(x), "gradcam", SegmentationScore(0))
     np.testing.assert_allclose(t_split.raw, whole.raw, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# Keras on every backend: a bound target runs eagerly (its choices are constants), on each backend
+
+_BACKEND_CODE = """
+import sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+import test_targets_engine as t
+from gradcam_helpers import BinaryLogit, BoxScore, SegmentationScore, explain
+
+x = t.images()
+region = np.zeros((t.SIZE, t.SIZE), bool)
+region[3, 3:5] = True
+results["hires"] = explain(t.keras_segmenter(), x, "hirescam", layer="relu",
+                           target=SegmentationScore(0, mask=region)).raw
+detector = t.keras_detector()
+for method in ("saliency", "integrated_gradients", "scorecam"):
+    res = explain(detector, x, method, layer="relu",
+                  target=BoxScore(reference=np.array([1, 0, 4, 4], np.float32), iou=True))
+    results["box/" + method] = res.scores
+classifier = t.keras_classifier(1)   # random weights differ between backends: the answer is computed here
+results["cam_other"] = explain(classifier, x, "cam", layer="relu", target=BinaryLogit(positive=False)).raw
+features = t.keras.Model(classifier.inputs, classifier.get_layer("relu").output).predict(x, verbose=0)
+results["signed"] = features @ classifier.get_layer("fc").get_weights()[0][:, 0]
+"""
+
+
+def test_targets_give_the_known_answers_on_every_keras_backend():
+    import importlib.util
+    from pathlib import Path
+
+    from gradcam_helpers.course.backend_processes import BACKENDS, run_on_backends
+
+    available = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+    runs = run_on_backends(_BACKEND_CODE.format(tests=str(Path(__file__).parent)), available)
+    x = images()
+    region = np.zeros((SIZE, SIZE), bool)
+    region[3, 3:5] = True
+    box_score = 0.75 * (x[..., 0] * REGIONS[0]).sum(axis=(1, 2))
+    for backend, got in runs.items():
+        np.testing.assert_allclose(got["hires"], box_filter_count(region) * x[..., 0], rtol=1e-5,
+                                   atol=1e-6, err_msg=backend)
+        for method in ("saliency", "integrated_gradients", "scorecam"):
+            np.testing.assert_allclose(got["box/" + method], box_score, rtol=1e-5, err_msg=backend)
+        # CAM of the other class: ReLU(−Σ_k w_k A_k); the sum is not zero everywhere (where it is
+        # negative the map is not empty, where positive it must be)
+        assert np.any(got["signed"] != 0), backend
+        np.testing.assert_allclose(got["cam_other"], np.maximum(-got["signed"], 0), rtol=1e-4,
+                                   atol=1e-6, err_msg=backend)
