@@ -259,6 +259,10 @@ def with_dense_weights(method: Method, job: Job, options: dict) -> Raw:
     if weights.shape[0] != channels:
         raise ValueError(f"the Dense kernel has {weights.shape[0]} inputs but the layer "
                          f"{adapter.layer_name!r} has {channels} channels")
+    if adapter.bound is not None:   # a target object: its dense column (× −1 for "the other class")
+        columns, sign = adapter.bound.target.cam_columns(adapter.bound)
+        return _raw(method.fn(cap.activations, weights[:, columns].T * sign[:, None], **options),
+                    cap, job)
     return _raw(method.fn(cap.activations, weights[:, cap.targets].T, **options), cap, job)
 
 
@@ -306,7 +310,11 @@ def with_masked_scores(method: Method, job: Job, options: dict) -> Raw:
                     logits[dead] = score(np.zeros((1, *size), np.float32))[0]
                     bar.update(1)
             used = live[i] if not share_dead else np.arange(k)
-            if len(used):
+            if len(used) and adapter.bound is not None and convention == "paper":
+                # a target object: the weight is the target's own value on the masked image (its
+                # "classes" are the batch's images, so a softmax over them would mean nothing)
+                weights[i, used] = logits[used, int(cap.targets[i])]
+            elif len(used):
                 weights[i, used] = score_cam_weights(logits[used], int(cap.targets[i]), convention)
     return _raw(method.fn(acts, weights), cap, job)
 

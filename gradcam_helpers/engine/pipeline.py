@@ -22,7 +22,7 @@ import numpy as np
 from .adapters import adapter_for
 from .maps import softmax
 from .registry import KINDS, Job, Raw, all_option_names, describe_methods, get_method, options_named
-from .targets import check_count, select
+from .targets import as_target, check_count, check_method, legacy_index, select
 
 
 @dataclass
@@ -35,12 +35,17 @@ class Explanation:
         (an all-zero map stays all zero)
     raw : (N, h, w) float32 >= 0 — at the target layer's resolution, after ReLU, before normalisation;
         for pixel attributions (N, H, W, C) float32, signed, channels last, at input resolution
-    targets : (N,) int64 — the class explained for each image
-    logits : (N, classes) float32 — the model's class scores before softmax
+    targets : (N,) int64 — the class explained for each image (with a target object: the class,
+        label or box class it explains; a binary model's positive class is 1, the other 0)
+    logits : (N, classes) float32 — the model's class scores before softmax; with a target object
+        the model's output as it gives it (final softmax/sigmoid bypassed), e.g. (N, C, h, w)
     layer : str — the target layer's name (Keras) or dotted path (PyTorch); "input" for pixel methods
     method : str
     framework : "keras" or "torch"
-    extras : dict — what a method adds (Integrated Gradients: ``baseline_scores``, ``delta``)
+    extras : dict — what a method adds (Integrated Gradients: ``baseline_scores``, ``delta``);
+        with a target object ``extras["target"]`` holds what it chose for each image (``"mask"``
+        (N, h, w) bool, ``"box"`` (N,), ``"iou"``, ...)
+    target_scores : (N,) float32 or None — with a target object, the explained scalar of each image
     """
 
     maps: np.ndarray
@@ -51,10 +56,14 @@ class Explanation:
     method: str
     framework: str
     extras: dict = field(default_factory=dict, repr=False)
+    target_scores: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def scores(self) -> np.ndarray:
-        """(N,) the pre-softmax score of each image's target class."""
+        """(N,) the explained scalar of each image: the pre-softmax score of its target class, or
+        a target object's value (a region's summed logit, a box's score, ...)."""
+        if self.target_scores is not None:
+            return self.target_scores
         return self.logits[np.arange(len(self.targets)), self.targets]
 
     @property
@@ -133,20 +142,49 @@ class Explainer:
         bound = spec.bind(self.method_options, options)
         x = self.adapter.validate(images)
         n = len(x)
-        check_count(target, n)
+        chosen = as_target(target)
+        if chosen is None:
+            target = legacy_index(target)
+            check_count(target, n)
+        else:
+            check_method(chosen, spec.name, spec.needs)
         kind = KINDS[spec.kind]
         step = self.batch_size if kind.batched else max(n, 1)
-        parts = [spec.run(spec, self._job(x[start:start + step], select(target, slice(start, start + step))),
-                          bound)
-                 for start in range(0, n, step)]
+        parts, infos = [], []
+        for start in range(0, n, step):
+            chunk = slice(start, start + step)
+            if chosen is None:
+                parts.append(spec.run(spec, self._job(x[chunk], select(target, chunk)), bound))
+            else:
+                part, info = self._run_target(spec, bound, chosen, x[chunk])
+                parts.append(part), infos.append(info)
         result = _concatenate(parts)
         if not np.all(np.isfinite(result.raw)):
             raise FloatingPointError(f"{spec.name} produced non-finite values: check the model's "
                                      "output for NaN/inf (e.g. a log of 0 in the last layer)")
+        extras = dict(result.extras)
+        target_scores = extras.pop("target_scores", None)
+        if infos:
+            extras["target"] = {key: np.concatenate([info[key] for info in infos])
+                                for key in infos[0]}
         return Explanation(maps=kind.to_maps(result.raw, self.adapter.spatial_size(x)),
                            raw=np.asarray(result.raw, np.float32), targets=result.targets,
                            logits=result.logits, layer=result.layer, method=spec.name,
-                           framework=self.adapter.framework, extras=result.extras)
+                           framework=self.adapter.framework, extras=extras,
+                           target_scores=target_scores)
+
+    def _run_target(self, spec: Any, options: dict, target: Any, x: Any) -> tuple[Raw, dict]:
+        """Run a method for a target object on one batch: the target is bound to the batch (its
+        mask, box, class fixed from the original images), and while it is bound the adapter's
+        scores are the target's, with image j's target as "class" j (see
+        :meth:`~.adapters.base.Adapter.scoring`), so the method runs unchanged."""
+        chosen, outputs = self.adapter.bind_target(target, x)
+        index = np.arange(len(x))
+        with self.adapter.scoring(chosen):
+            raw = spec.run(spec, self._job(x, index), options)
+        scores = np.asarray(raw.logits, np.float32)[index, raw.targets]
+        extras = dict(raw.extras, target_scores=scores)
+        return Raw(raw.raw, outputs, chosen.classes, raw.layer, extras), dict(chosen.info)
 
     def _job(self, x: Any, target: Any) -> Job:
         def explain_these(method: str, **options: Any) -> Explanation:
@@ -174,8 +212,14 @@ def explain(model: Any, images: Any, method: str = "gradcam", layer: Any = None,
     layer : None (automatic: the last layer with a 4-D output that is not a pooling layer), a name
         (Keras; nested models are searched) / dotted path such as "layer4.1" or "layer4[-1]"
         (PyTorch), or the layer/module object
-    target : None (each image's top class), an int (that class for every image) or a sequence of
-        ints (one per image)
+    target : None (each image's top class), an int (that class for every image), a sequence of
+        ints (one per image), or a target object for a model whose output is not one class score
+        per class (:mod:`~gradcam_helpers.engine.targets`): ``BinaryLogit()`` (one sigmoid unit;
+        ``positive=False`` for the other class, ``probability=True`` for σ), ``LabelLogit(k)``
+        (multi-label), ``SegmentationScore(c, mask=None)`` (a region's summed logit),
+        ``BoxScore(box=None, index=None, reference=None, iou=False)`` (one box of a detector).
+        Every method applies except CAM for segmentation and boxes and Eigen-CAM (which ignores
+        the target): those raise, naming ``method='gradcam'``
     score_fn : see :class:`Explainer`
     **options : ``batch_size`` and ``progress`` (see :class:`Explainer`), and the options of
         ``method`` listed above; any other keyword raises ``TypeError`` naming the valid ones

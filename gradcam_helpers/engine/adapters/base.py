@@ -16,6 +16,9 @@ capture at the target layer      :meth:`~Adapter.capture` (activations, gradient
                                  ``layer_name``, ``num_classes``, :meth:`~Adapter.cam_class_weights`
 class scores (forward passes)    :meth:`~Adapter.logits`, :meth:`~Adapter.masked_scorer`
 input gradients (pixel methods)  :meth:`~Adapter.input_gradients` (also with Guided Backprop's rule)
+target objects                   :meth:`~Adapter.model_outputs`, :meth:`~Adapter.bind_target`,
+                                 :meth:`~Adapter.scoring` (scores become the bound target's),
+                                 ``target_ops``, :meth:`~Adapter.check_class_scores`
 weights                          :meth:`~Adapter.weighted_layers`, :meth:`~Adapter.weight_value`,
                                  :meth:`~Adapter.assign_weight`, :meth:`~Adapter.copy_model`
 files and threads                :meth:`~Adapter.load_model`, :meth:`~Adapter.thread_count`
@@ -33,6 +36,7 @@ frameworks. Which class is explained is decided in :mod:`..targets`.
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Sequence
@@ -212,6 +216,8 @@ class Adapter(abc.ABC):
         self._final = None
         self.num_classes = 0
         self._structure_seen: tuple = ()
+        self._output_shape: tuple = ()
+        self._bound = None
 
     # ----------------------------------------------------------------- what a framework provides
 
@@ -395,13 +401,13 @@ class Adapter(abc.ABC):
         calls, layers, scores = self._dry_run(x)
         if isinstance(scores, (list, tuple, dict)):
             raise ValueError(several_outputs_message(len(scores)))
-        if len(getattr(scores, "shape", ())) != 2:
-            raise ValueError(f"class scores must be (N, classes); the model gives "
-                             f"{tuple(getattr(scores, 'shape', ()))}. Pass score_fn=... to turn the "
-                             "output into class scores")
+        # an output that is not (N, classes) is fine for a target object (segmentation, boxes);
+        # without one, check_class_scores() raises
+        self._output_shape = tuple(getattr(scores, "shape", ()))
         self._calls, self._call_layers = calls, layers
         self._structure_seen = structure
-        self.num_classes = int(scores.shape[-1])
+        if self._bound is None:
+            self.num_classes = int(scores.shape[-1]) if len(self._output_shape) == 2 else 0
         try:
             self.layer_name, self.layer = self._choose_layer()
             self._layer_error = None
@@ -465,6 +471,80 @@ class Adapter(abc.ABC):
         if role == "dense+probability":
             return (last, "dense")
         return None
+
+    # ----------------------------------------------------------------- shared: target objects
+
+    #: the tensor operations of this framework that a bound target's scalar needs
+    #: (:class:`~..targets.TargetOps`)
+    target_ops: Any = None
+
+    @property
+    def bound(self) -> Any:
+        """The :class:`~..targets.Bound` target being scored, or None (class scores)."""
+        return self._bound
+
+    def bind_target(self, target: Any, x: Any) -> Any:
+        """Fix what ``target`` (a :class:`~..targets.Target`) explains for each image of ``x``.
+
+        Parameters
+        ----------
+        target : a target object
+        x : a batch from :meth:`validate`
+
+        Returns
+        -------
+        (bound, outputs) : the :class:`~..targets.Bound` target and the model's output for ``x``
+            ((N, ...) float32, a final softmax/sigmoid bypassed)
+
+        Raises
+        ------
+        ValueError
+            When the output's shape does not fit the target (naming the target that fits).
+        """
+        outputs = self.model_outputs(x)
+        return target.bind(outputs, self.channels_axis), outputs
+
+    @contextlib.contextmanager
+    def scoring(self, bound: Any):
+        """While active, every score the adapter computes (:meth:`capture`, :meth:`logits`,
+        :meth:`masked_scorer`, :meth:`input_gradients`) is ``bound.virtual_scores``: (R, N), column
+        j being image j's target scalar, so "class" j is image j's target
+        (:meth:`~..targets.Bound.virtual_scores`). Undone on exit, also on error."""
+        saved = self.num_classes
+        self._bound, self.num_classes = bound, len(bound)
+        try:
+            yield
+        finally:
+            self._bound, self.num_classes = None, saved
+
+    def _target_scores(self, outputs: Any) -> Any:
+        """``outputs`` (the model's, final softmax bypassed) → the scores the methods see: the
+        virtual scores of the bound target, or the class scores, checked to be (N, classes)."""
+        if self._bound is not None:
+            return self._bound.virtual_scores(self.target_ops, outputs)
+        self.check_class_scores(tuple(outputs.shape))
+        return outputs
+
+    def check_class_scores(self, shape: tuple | None = None) -> None:
+        """Raise when the model's output is not (N, classes) and no target object is bound, saying
+        which target fits it."""
+        from ..targets import suggest_target
+
+        shape = self._output_shape if shape is None else shape
+        if self._bound is None and len(shape) != 2:
+            raise ValueError(f"class scores must be (N, classes); the model gives {tuple(shape)}. "
+                             f"{suggest_target(len(shape), shape[-1] if shape else 0)} Or pass "
+                             "score_fn=... to turn the output into class scores")
+
+    @abc.abstractmethod
+    def model_outputs(self, x: Any) -> np.ndarray:
+        """The model's output for a validated batch, a final softmax/sigmoid bypassed, any shape
+        ((N, classes), (N, C, h, w), (N, boxes, 4 + classes), ...): what a target binds to.
+
+        Returns
+        -------
+        (N, ...) float32 ndarray
+        """
 
     # ----------------------------------------------------------------- shared: CAM
 

@@ -320,11 +320,13 @@ class KerasAdapter(Adapter):
 
     # -------------------------------------------------------------------- running the model
 
-    def _forward(self, x, on_target: Callable | None = None):
+    def _forward(self, x, on_target: Callable | None = None, raw: bool = False):
         """The model's class scores before softmax for ``x``; backend-neutral (``keras.ops``).
 
         ``on_target(output)``, when given, sees the target layer's output during the pass, and what
-        it returns goes on through the model in its place (the gradient backends use this).
+        it returns goes on through the model in its place (the gradient backends use this). With
+        ``raw`` the model's output whatever its shape; otherwise the scores the methods see
+        (:meth:`Adapter._target_scores`: a bound target's virtual scores).
         """
         from keras import ops
 
@@ -346,20 +348,23 @@ class KerasAdapter(Adapter):
         with _wrapped_calls(wrappers):
             outputs = self.model(x, training=False)
         if self.score_fn is not None:
-            return ops.convert_to_tensor(self.score_fn(outputs))
-        if self._final is None:
-            return outputs
-        final, how = self._final
-        if how == "input":
-            return store["final_input"]
-        logits = ops.matmul(store["final_input"], final.kernel)
-        return logits + final.bias if final.bias is not None else logits
+            outputs = ops.convert_to_tensor(self.score_fn(outputs))
+        elif self._final is not None:
+            final, how = self._final
+            if how == "input":
+                outputs = store["final_input"]
+            else:
+                outputs = ops.matmul(store["final_input"], final.kernel)
+                outputs = outputs + final.bias if final.bias is not None else outputs
+        return outputs if raw else self._target_scores(outputs)
 
     def _run(self, key, make: Callable[[], Callable], *args):
         """``make()``'s function, compiled once per key by the backend (traced once per Explainer
         and input shape; eager Keras spends most of its time dispatching layer by layer), or run
         eagerly for models that cannot be compiled."""
-        if self._compile:
+        # a bound target's choices are constants of the traced function: run it eagerly instead
+        # of tracing again for every batch
+        if self._compile and self._bound is None:
             fn = self._compiled.get(key)
             if fn is None:
                 fn = self._compiled[key] = self.backend.compile(make())
@@ -391,6 +396,7 @@ class KerasAdapter(Adapter):
 
         self.inspect(images)
         self.require_layer()
+        self.check_class_scores()
         chosen = class_indices(target, len(images), self.num_classes)
         use_top = chosen is None
         targets = np.zeros(len(images), np.int64) if use_top else chosen
@@ -412,7 +418,18 @@ class KerasAdapter(Adapter):
         from keras import ops
 
         self.inspect(images)
+        self.check_class_scores()
         out = self._run("logits", lambda: self._forward, ops.convert_to_tensor(images))
+        return _numpy(out, np.float32)
+
+    def model_outputs(self, images: np.ndarray) -> np.ndarray:
+        """See :meth:`Adapter.model_outputs`: the output as the model gives it ((N, h, w, C) for a
+        segmentation model), a final softmax/sigmoid bypassed."""
+        from keras import ops
+
+        self.inspect(images)
+        out = self._run("outputs", lambda: lambda x: self._forward(x, raw=True),
+                        ops.convert_to_tensor(images))
         return _numpy(out, np.float32)
 
     def weighted_layers(self, images: np.ndarray) -> list[tuple[str, list]]:
@@ -459,6 +476,7 @@ class KerasAdapter(Adapter):
             relus = [layer for _, layer in iter_layers(self.model) if _is_leaf(layer) and _is_relu(layer)]
             if not relus:
                 raise ValueError(guided_backprop_message("layer"))
+        self.check_class_scores()
         chosen = class_indices(target, len(x), self.num_classes)
         use_top = chosen is None
         targets = np.zeros(len(x), np.int64) if use_top else chosen
@@ -479,6 +497,49 @@ class KerasAdapter(Adapter):
         if grads is None:
             raise RuntimeError("the class score does not depend on the input")
         return _numpy(grads, np.float32), _numpy(logits, np.float32), _numpy(used, np.int64)
+
+
+class _KerasOps:
+    """:class:`~..targets.TargetOps` with ``keras.ops`` (any backend)."""
+
+    @staticmethod
+    def reshape(t, shape):
+        from keras import ops
+
+        return ops.reshape(t, shape)
+
+    @staticmethod
+    def matmul(a, b):
+        from keras import ops
+
+        return ops.matmul(a, b)
+
+    @staticmethod
+    def constant(array, like):
+        from keras import ops
+
+        return ops.convert_to_tensor(np.asarray(array), dtype=like.dtype)
+
+    @staticmethod
+    def tile_rows(t, r):
+        from keras import ops
+
+        return ops.tile(t, (r, 1))
+
+    @staticmethod
+    def sigmoid(v):
+        from keras import ops
+
+        return ops.sigmoid(v)
+
+    @staticmethod
+    def abs(v):
+        from keras import ops
+
+        return ops.abs(v)
+
+
+KerasAdapter.target_ops = _KerasOps()
 
 
 def _is_relu(layer) -> bool:

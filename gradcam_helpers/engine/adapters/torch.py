@@ -305,7 +305,9 @@ class TorchAdapter(Adapter):
 
     # -------------------------------------------------------------------- capture
 
-    def _logits(self, outputs, store):
+    def _logits(self, outputs, store, raw: bool = False):
+        """The scores the methods see (see :meth:`Adapter._target_scores`); with ``raw`` the
+        model's output itself (a final softmax bypassed), whatever its shape."""
         import torch
 
         if self.score_fn is not None:
@@ -317,10 +319,7 @@ class TorchAdapter(Adapter):
         if not isinstance(logits, torch.Tensor):
             count = len(logits) if isinstance(logits, (list, tuple, dict)) else "a non-tensor"
             raise ValueError(several_outputs_message(count))
-        if logits.ndim != 2:
-            raise ValueError(f"class scores must be (N, classes); the model gives {tuple(logits.shape)}. "
-                             "Pass score_fn=... to turn the output into class scores")
-        return logits
+        return logits if raw else self._target_scores(logits)
 
     def _final_hook(self, handles: list, store: dict) -> None:
         if self._final is not None and self.score_fn is None:
@@ -382,6 +381,17 @@ class TorchAdapter(Adapter):
         with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
             self._final_hook(handles, store)
             return to_numpy(self._logits(self.model(x), store), np.float32)
+
+    def model_outputs(self, x) -> np.ndarray:
+        """See :meth:`Adapter.model_outputs`: the output as the model gives it ((N, C, h, w) for a
+        segmentation model), a final softmax/sigmoid bypassed."""
+        import torch
+
+        self.inspect(x)
+        store: dict[str, Any] = {}
+        with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
+            self._final_hook(handles, store)
+            return to_numpy(self._logits(self.model(x), store, raw=True), np.float32)
 
     def weighted_layers(self, x) -> list[tuple[str, list]]:
         """See :meth:`Adapter.weighted_layers`: (dotted name, the module's own parameters) of every
@@ -520,6 +530,43 @@ class TorchAdapter(Adapter):
 
 
 _GUIDED: list = []
+
+
+class _TorchOps:
+    """:class:`~..targets.TargetOps` for torch tensors."""
+
+    @staticmethod
+    def reshape(t, shape):
+        return t.reshape(shape)
+
+    @staticmethod
+    def matmul(a, b):
+        return a @ b
+
+    @staticmethod
+    def constant(array, like):
+        import torch
+
+        return torch.as_tensor(np.asarray(array), dtype=like.dtype, device=like.device)
+
+    @staticmethod
+    def tile_rows(t, r):
+        return t.repeat(r, 1)
+
+    @staticmethod
+    def sigmoid(v):
+        import torch
+
+        return torch.sigmoid(v)
+
+    @staticmethod
+    def abs(v):
+        import torch
+
+        return torch.abs(v)
+
+
+TorchAdapter.target_ops = _TorchOps()
 
 
 def guided_relu(y: Any) -> Any:
