@@ -121,7 +121,8 @@ def with_occluded_scores(method: Method, job: Job, options: dict) -> Raw:
     x = np.ascontiguousarray(adapter.to_channels_last(job.images), dtype=np.float32)
     for size in x.shape[1:3]:   # a window larger than the image raises before any pass
         window_positions(size, options["window"], options["stride"])
-    logits = adapter.logits(job.images)
+    logits = np.concatenate([adapter.logits(job.images[start:start + job.batch_size])
+                             for start in range(0, len(x), job.batch_size)])
     targets = resolve_targets(job.target, logits)
 
     def score_fn(batch: np.ndarray) -> np.ndarray:
