@@ -42,7 +42,7 @@ def images(layout):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("method", ["gradcam", "scorecam"])
+@pytest.mark.parametrize("method", ["gradcam", "scorecam", "occlusion"])
 def test_nan_or_inf_images_raise_before_any_work_in_both_frameworks(bad, method):
     x = images("nhwc")
     x[1, 3, 4, 0] = bad

@@ -71,6 +71,8 @@ LESSONS = {
                  needs=("pandas",),
                  checker_names={"accuracy_with_and_without": "check_accuracy_without_flag"}),
     "12": Lesson("12_keras_backends.ipynb", ("gradcam_weights",), needs=("jax",)),
+    "14": Lesson("14_global_explanations.ipynb", ("grouped_permutation_importance", "ice_and_pd"),
+                 needs=("sklearn",)),
 }
 
 # (lesson, exercise, body that replaces the solution, a phrase the checker's message must contain
@@ -254,6 +256,51 @@ WRONG_BODIES = [
      "NumPy"),
     # returns zeros: weights of the right shape that are not the gradient
     ("12", "gradcam_weights", "return np.full(activations.shape[-1], 0.0)", None),
+    # lesson 14: each column shuffled on its own, the sign reversed, accuracy instead of the loss,
+    # the input shuffled in place, a new generator per repeat
+    ("14", "grouped_permutation_importance",
+     "from sklearn.metrics import log_loss\nbase = log_loss(y, predict_proba(X))\n"
+     "rng = np.random.default_rng(seed)\nout = []\nfor _ in range(n_repeats):\n"
+     "    s = X.copy()\n    for c in columns:\n        s[:, c] = X[rng.permutation(len(X)), c]\n"
+     "    out.append(log_loss(y, predict_proba(s)) - base)\nreturn np.array(out)", "同じ行の並べ替え"),
+    ("14", "grouped_permutation_importance",
+     "from sklearn.metrics import log_loss\nbase = log_loss(y, predict_proba(X))\n"
+     "rng = np.random.default_rng(seed)\nout = []\nfor _ in range(n_repeats):\n"
+     "    o = rng.permutation(len(X))\n    s = X.copy()\n    s[:, columns] = X[o][:, columns]\n"
+     "    out.append(base - log_loss(y, predict_proba(s)))\nreturn np.array(out)", "符号が逆"),
+    ("14", "grouped_permutation_importance",
+     "rng = np.random.default_rng(seed)\nout = []\nfor _ in range(n_repeats):\n"
+     "    o = rng.permutation(len(X))\n    s = X.copy()\n    s[:, columns] = X[o][:, columns]\n"
+     "    out.append(np.mean(predict_proba(X).argmax(1) == y) - np.mean(predict_proba(s).argmax(1) == y))\n"
+     "return np.array(out)", None),
+    ("14", "grouped_permutation_importance",
+     "from sklearn.metrics import log_loss\nbase = log_loss(y, predict_proba(X))\n"
+     "rng = np.random.default_rng(seed)\nout = []\nfor _ in range(n_repeats):\n"
+     "    o = rng.permutation(len(X))\n    X[:, columns] = X[o][:, columns]\n"
+     "    out.append(log_loss(y, predict_proba(X)) - base)\nreturn np.array(out)", "書き換えないで"),
+    ("14", "grouped_permutation_importance",
+     "from sklearn.metrics import log_loss\nbase = log_loss(y, predict_proba(X))\nout = []\n"
+     "for _ in range(n_repeats):\n    o = np.random.default_rng(seed).permutation(len(X))\n"
+     "    s = X.copy()\n    s[:, columns] = X[o][:, columns]\n"
+     "    out.append(log_loss(y, predict_proba(s)) - base)\nreturn np.array(out)", "ループの外で 1 回"),
+    # lesson 14: the prediction at the mean instead of the mean prediction, ICE transposed, X changed
+    ("14", "ice_and_pd",
+     "ice = np.empty((len(X), len(grid)))\nfor k, v in enumerate(grid):\n"
+     "    c = X.copy()\n    c[:, feature] = v\n    ice[:, k] = predict(c)\n"
+     "m = np.repeat(X.mean(axis=0)[None], len(grid), axis=0)\nm[:, feature] = grid\n"
+     "return ice, predict(m)", "平均にした 1 点"),
+    ("14", "ice_and_pd",
+     "ice = np.empty((len(grid), len(X)))\nfor k, v in enumerate(grid):\n"
+     "    c = X.copy()\n    c[:, feature] = v\n    ice[k] = predict(c)\n"
+     "return ice, ice.mean(axis=1)", "(G, N)"),
+    ("14", "ice_and_pd",
+     "ice = np.empty((len(X), len(grid)))\nfor k, v in enumerate(grid):\n"
+     "    X[:, feature] = v\n    ice[:, k] = predict(X)\n"
+     "return ice, ice.mean(axis=0)", "書き換えないで"),
+    ("14", "ice_and_pd",
+     "ice = np.empty((len(X), len(grid)))\nfor k, v in enumerate(grid):\n"
+     "    c = X.copy()\n    c[:, feature] = v\n    ice[:, k] = predict(c)\n"
+     "return ice, ice.mean(axis=1)", None),
 ] + [
     # lesson 10: every slip the checker knows gets its reason
     ("10", f"answer_{qid}", f"answer_{qid} = {wrong!r}", f"不正解です。{why}")

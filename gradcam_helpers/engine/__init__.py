@@ -10,6 +10,8 @@ module                 what is in it
                        Eigen-CAM, Score-CAM)
 :mod:`.attributions`   the pixel methods' math on input gradients, drivers and registrations
                        (saliency, SmoothGrad, Integrated Gradients, Guided Backprop, Guided Grad-CAM)
+:mod:`.occlusion`      occlusion sensitivity: forward passes of the image with one square hidden
+                       (its math, driver and registration)
 :mod:`.maps`           resize, normalise, the one softmax, the one tensor → NumPy, the maps check
 :mod:`.targets`        which scalar is explained for each image
 :mod:`.progress`       progress bars that read well live and in a saved notebook
@@ -25,3 +27,6 @@ from . import cam  # noqa: F401
 
 # isort: split
 from . import attributions  # noqa: F401
+
+# isort: split
+from . import occlusion  # noqa: F401

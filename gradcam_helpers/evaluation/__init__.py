@@ -14,6 +14,7 @@ module                      what is in it
 :mod:`.complexity`          how concentrated is the map? (sparseness as a Gini index, complexity as
                             an entropy)
 :mod:`.diagnose`            the four shortcut patterns of a set of maps
+:mod:`.aggregate`           local maps to a global picture: the mean map of each class
 =========================== =======================================================================
 
 The metrics take NumPy maps and images (tensors are converted) and reach a model only through a
@@ -23,6 +24,7 @@ name is also importable from here: ``from gradcam_helpers import evaluation`` th
 """
 from __future__ import annotations
 
+from .aggregate import ClassMeanMaps, class_mean_maps
 from .complexity import complexity, sparseness
 from .diagnose import DEFAULT_THRESHOLDS, PATTERNS, Diagnosis, corner_mask, diagnose_maps
 from .faithfulness import (
@@ -39,8 +41,8 @@ from .randomisation import SanityCurve, map_ssim, rank_correlation, sanity_check
 from .road import RoadResult, noisy_linear_imputation, road
 from .robustness import Sensitivity, max_sensitivity
 
-__all__ = ["DEFAULT_THRESHOLDS", "PATTERNS", "ConfidenceChange", "Curve", "Diagnosis", "RoadResult",
-           "SanityCurve", "ScoreFn", "Sensitivity", "boxes_to_masks", "complexity", "confidence_change",
+__all__ = ["DEFAULT_THRESHOLDS", "PATTERNS", "ClassMeanMaps", "ConfidenceChange", "Curve", "Diagnosis", "RoadResult",
+           "SanityCurve", "ScoreFn", "Sensitivity", "boxes_to_masks", "class_mean_maps", "complexity", "confidence_change",
            "corner_mask", "deletion", "diagnose_maps", "energy_inside", "insertion", "map_ssim",
            "max_sensitivity", "model_scores", "noisy_linear_imputation", "pointing_game",
            "rank_correlation", "road", "sanity_check", "sparseness"]
