@@ -10,6 +10,9 @@ module                 what is in it
                        Eigen-CAM, Score-CAM)
 :mod:`.attributions`   the pixel methods' math on input gradients, drivers and registrations
                        (saliency, SmoothGrad, Integrated Gradients, Guided Backprop, Guided Grad-CAM)
+:mod:`.attention`      attention maps of transformers (raw last-layer attention, rollout): math,
+                       driver, registrations
+:mod:`.tokens`         a transformer's token sequence (N, T, D) as its patch grid (N, h, w, D)
 :mod:`.maps`           resize, normalise, the one softmax, the one tensor → NumPy, the maps check
 :mod:`.targets`        which scalar is explained for each image
 :mod:`.progress`       progress bars that read well live and in a saved notebook
@@ -25,3 +28,6 @@ from . import cam  # noqa: F401
 
 # isort: split
 from . import attributions  # noqa: F401
+
+# isort: split
+from . import attention  # noqa: F401
