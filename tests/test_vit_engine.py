@@ -260,3 +260,63 @@ def test_tokens_to_grid_setting_and_its_error(twins, batch):
         Explainer(tm, tokens_to_grid="4x4")
     with pytest.raises(ValueError, match="needs at least"):
         explain(tm, batch[1], tokens_to_grid=(5, 5))
+
+
+def _timm_forward(state, image, depth, heads):
+    """timm's VisionTransformer forward, written out (fused qkv, scaled dot-product attention)."""
+    F = torch.nn.functional
+    patch = state["patch_embed.proj.weight"].shape[-1]
+    x = F.conv2d(image, state["patch_embed.proj.weight"], state["patch_embed.proj.bias"], stride=patch)
+    x = x.flatten(2).transpose(1, 2)
+    x = torch.cat([state["cls_token"].expand(len(x), -1, -1), x], 1) + state["pos_embed"]
+    n, t, d = x.shape
+    for b in range(depth):
+        p = f"blocks.{b}."
+        y = F.layer_norm(x, (d,), state[p + "norm1.weight"], state[p + "norm1.bias"], 1e-6)
+        qkv = (y @ state[p + "attn.qkv.weight"].T + state[p + "attn.qkv.bias"])
+        q, k, v = qkv.reshape(n, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+        attn = torch.softmax(q @ k.transpose(-2, -1) * (d // heads) ** -0.5, -1)
+        o = (attn @ v).transpose(1, 2).reshape(n, t, d)
+        x = x + o @ state[p + "attn.proj.weight"].T + state[p + "attn.proj.bias"]
+        y = F.layer_norm(x, (d,), state[p + "norm2.weight"], state[p + "norm2.bias"], 1e-6)
+        y = F.gelu(y @ state[p + "mlp.fc1.weight"].T + state[p + "mlp.fc1.bias"])
+        x = x + y @ state[p + "mlp.fc2.weight"].T + state[p + "mlp.fc2.bias"]
+    x = F.layer_norm(x, (d,), state["norm.weight"], state["norm.bias"], 1e-6)
+    return x[:, 0] @ state["head.weight"].T + state["head.bias"]
+
+
+def test_a_timm_checkpoint_written_here_loads_and_explains(tmp_path):
+    from gradcam_helpers.course.models.torch_vit import build_torch_vit, load_timm_vit
+
+    depth, heads, dim, classes = 2, 3, 24, 5
+    g = torch.Generator().manual_seed(0)
+    shapes = {"cls_token": (1, 1, dim), "pos_embed": (1, 5, dim), "patch_embed.proj.weight": (dim, 3, 8, 8),
+              "patch_embed.proj.bias": (dim,), "norm.weight": (dim,), "norm.bias": (dim,),
+              "head.weight": (classes, dim), "head.bias": (classes,)}
+    for b in range(depth):
+        p = f"blocks.{b}."
+        shapes.update({p + "norm1.weight": (dim,), p + "norm1.bias": (dim,), p + "norm2.weight": (dim,),
+                       p + "norm2.bias": (dim,), p + "attn.qkv.weight": (3 * dim, dim),
+                       p + "attn.qkv.bias": (3 * dim,), p + "attn.proj.weight": (dim, dim),
+                       p + "attn.proj.bias": (dim,), p + "mlp.fc1.weight": (4 * dim, dim),
+                       p + "mlp.fc1.bias": (4 * dim,), p + "mlp.fc2.weight": (dim, 4 * dim),
+                       p + "mlp.fc2.bias": (dim,)})
+    state = {k: torch.randn(s, generator=g) * 0.3 for k, s in shapes.items()}
+    path = tmp_path / "pytorch_model.bin"
+    torch.save(state, path)
+
+    def build():
+        return build_torch_vit(image_size=16, patch=8, dim=dim, depth=depth, heads=heads, channels=3,
+                               num_classes=classes, mlp_ratio=4)
+
+    model = load_timm_vit(path, depth=depth, build=build)
+    x = torch.rand(2, 3, 16, 16, generator=g)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x).numpy(), _timm_forward(state, x, depth, heads).numpy(),
+                                   rtol=1e-4, atol=1e-5)
+    out = explain(model, x)
+    assert out.layer == "blocks.1.norm1" and out.raw.shape == (2, 2, 2)
+    assert explain(model, x, "rollout").raw.shape == (2, 2, 2)
+    torch.save(dict(state, **{"blocks.0.ls1.gamma": torch.ones(dim)}), path)
+    with pytest.raises(ValueError, match="blocks.0.ls1.gamma"):
+        load_timm_vit(path, depth=depth, build=build)

@@ -1,7 +1,7 @@
 """The PyTorch twin of lesson 13's tiny ViT (:mod:`.keras_vit`), and loading Keras weights into it.
 
 Module for module the same network: ``patch_embed`` (nn.Conv2d), ``cls`` / ``pos`` parameters,
-``blocks[b]`` with ``norm1`` (nn.LayerNorm), ``attn`` (``nn.MultiheadAttention``, batch first),
+``stem`` (nn.Conv2d + nn.ReLU, or nn.Identity), ``blocks[b]`` with ``norm1`` (nn.LayerNorm), ``attn`` (``nn.MultiheadAttention``, batch first),
 ``norm2``, ``mlp1`` / ``mlp2`` (nn.Linear, exact GELU), then ``norm`` and ``head``. With
 :func:`load_keras_weights` its logits equal the Keras model's (checked in the tests and in lesson
 13 to ~1e-5). torch is imported inside the functions.
@@ -14,9 +14,11 @@ import numpy as np
 
 
 def build_torch_vit(image_size: int = 48, patch: int = 6, dim: int = 48, depth: int = 2,
-                    heads: int = 3, channels: int = 1, num_classes: int = 10):
+                    heads: int = 3, stem: int = 0, channels: int = 1, num_classes: int = 10,
+                    mlp_ratio: int = 2):
     """The twin of :func:`.keras_vit.build_tiny_vit` (same arguments); an ``nn.Module`` taking
-    (N, C, S, S) images and returning (N, classes) logits."""
+    (N, C, S, S) images and returning (N, classes) logits. ``mlp_ratio``: the MLP's width is
+    ``mlp_ratio · dim`` (2 in the lesson's model, 4 in ViT-B/16: :func:`build_vit_b16`)."""
     import torch
     from torch import nn
 
@@ -26,9 +28,9 @@ def build_torch_vit(image_size: int = 48, patch: int = 6, dim: int = 48, depth: 
             self.norm1 = nn.LayerNorm(dim, eps=1e-6)
             self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
             self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-            self.mlp1 = nn.Linear(dim, 2 * dim)
+            self.mlp1 = nn.Linear(dim, mlp_ratio * dim)
             self.act = nn.GELU()
-            self.mlp2 = nn.Linear(2 * dim, dim)
+            self.mlp2 = nn.Linear(mlp_ratio * dim, dim)
 
         def forward(self, x):
             y = self.norm1(x)
@@ -39,7 +41,9 @@ def build_torch_vit(image_size: int = 48, patch: int = 6, dim: int = 48, depth: 
         def __init__(self) -> None:
             super().__init__()
             side = image_size // patch
-            self.patch_embed = nn.Conv2d(channels, dim, patch, stride=patch)
+            self.stem = (nn.Sequential(nn.Conv2d(channels, stem, 3, padding=1), nn.ReLU())
+                         if stem else nn.Identity())
+            self.patch_embed = nn.Conv2d(stem or channels, dim, patch, stride=patch)
             self.cls = nn.Parameter(torch.zeros(1, 1, dim))
             self.pos = nn.Parameter(torch.zeros(1, side * side + 1, dim))
             self.blocks = nn.Sequential(*[Block() for _ in range(depth)])
@@ -49,7 +53,7 @@ def build_torch_vit(image_size: int = 48, patch: int = 6, dim: int = 48, depth: 
             nn.init.trunc_normal_(self.pos, std=0.02)
 
         def forward(self, x):
-            x = self.patch_embed(x).flatten(2).transpose(1, 2)  # (N, P, D), patches row by row
+            x = self.patch_embed(self.stem(x)).flatten(2).transpose(1, 2)  # (N, P, D), row by row
             x = torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1) + self.pos
             x = self.norm(self.blocks(x))
             return self.head(x[:, 0])
@@ -79,6 +83,10 @@ def keras_state_dict(keras_model) -> dict[str, np.ndarray]:
     conv = get("patch_embed")
     state["patch_embed.weight"] = _w(conv, "kernel").transpose(3, 2, 0, 1)
     state["patch_embed.bias"] = _w(conv, "bias")
+    if any(layer.name == "stem" for layer in keras_model.layers):
+        stem = get("stem")
+        state["stem.0.weight"] = _w(stem, "kernel").transpose(3, 2, 0, 1)
+        state["stem.0.bias"] = _w(stem, "bias")
     token = get("class_token")
     state["cls"], state["pos"] = _w(token, "cls"), _w(token, "pos")
     depth = sum(1 for layer in keras_model.layers if layer.name.endswith("_attn"))
@@ -124,7 +132,9 @@ def torch_twin(keras_model, **architecture: Any):
         image_size = int(keras_model.inputs[0].shape[1])
         conv = keras_model.get_layer("patch_embed")
         attn = keras_model.get_layer("block0_attn")
+        stems = [layer for layer in keras_model.layers if layer.name == "stem"]
         architecture = {"image_size": image_size, "patch": int(conv.kernel_size[0]),
+                        "stem": int(stems[0].filters) if stems else 0,
                         "dim": int(conv.filters), "heads": int(attn.num_heads),
                         "depth": sum(1 for layer in keras_model.layers if layer.name.endswith("_attn")),
                         "channels": int(keras_model.inputs[0].shape[-1]),
@@ -133,4 +143,81 @@ def torch_twin(keras_model, **architecture: Any):
     state = {k: torch.from_numpy(np.ascontiguousarray(v, np.float32))
              for k, v in keras_state_dict(keras_model).items()}
     model.load_state_dict(state)
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------------------
+# a real pretrained ViT, for learners with a network
+
+
+def build_vit_b16(num_classes: int = 1000, image_size: int = 224):
+    """ViT-B/16 (Dosovitskiy et al., ICLR 2021) in the twin's layout: 16 × 16 patches, 768-wide
+    tokens, 12 blocks of 12 heads, MLP 3072, RGB input; random weights (load them with
+    :func:`load_timm_vit`). About 86 M parameters."""
+    return build_torch_vit(image_size=image_size, patch=16, dim=768, depth=12, heads=12,
+                           channels=3, num_classes=num_classes, mlp_ratio=4)
+
+
+def timm_state_dict(state: dict, depth: int) -> dict:
+    """A timm ``VisionTransformer`` ``state_dict`` (``cls_token``, ``pos_embed``,
+    ``patch_embed.proj.*``, ``blocks.i.attn.qkv.*`` …) renamed for :func:`build_torch_vit`.
+
+    timm's fused ``qkv`` Linear stacks the query, key and value rows exactly as
+    ``nn.MultiheadAttention.in_proj_weight`` does, and ``attn.proj`` is ``out_proj``; the tensors are
+    only renamed. A key this does not know raises, naming it (a model with another layout).
+    """
+    renamed = {"cls_token": "cls", "pos_embed": "pos", "patch_embed.proj.weight": "patch_embed.weight",
+               "patch_embed.proj.bias": "patch_embed.bias", "norm.weight": "norm.weight",
+               "norm.bias": "norm.bias", "head.weight": "head.weight", "head.bias": "head.bias"}
+    parts = {"norm1": "norm1", "norm2": "norm2", "attn.qkv": "attn.in_proj", "attn.proj": "attn.out_proj",
+             "mlp.fc1": "mlp1", "mlp.fc2": "mlp2"}
+    for b in range(depth):
+        for old, new in parts.items():
+            for kind in ("weight", "bias"):
+                renamed[f"blocks.{b}.{old}.{kind}"] = f"blocks.{b}.{new}_{kind}" if new == "attn.in_proj" \
+                    else f"blocks.{b}.{new}.{kind}"
+    unknown = sorted(set(state) - set(renamed))
+    if unknown:
+        raise ValueError(f"these weights are not a timm ViT of depth {depth} in the expected layout: "
+                         f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}")
+    return {renamed[k]: v for k, v in state.items()}
+
+
+def load_timm_vit(path, *, depth: int = 12, build=None):
+    """A pretrained ViT from a timm checkpoint file, without timm: the network is
+    :func:`build_vit_b16` (or ``build()``), the weights are renamed by :func:`timm_state_dict`.
+
+    For example, with a network, the ImageNet ViT-B/16 of timm (Apache-2.0), downloaded once::
+
+        # pip install huggingface_hub
+        from huggingface_hub import hf_hub_download
+        path = hf_hub_download("timm/vit_base_patch16_224.augreg2_in21k_ft_in1k", "pytorch_model.bin")
+        model = load_timm_vit(path)           # images: RGB 224 × 224, (x / 255 − 0.5) / 0.5
+
+    Parameters
+    ----------
+    path : a ``.bin`` / ``.pth`` file written by ``torch.save(state_dict)`` (or a ``.safetensors``
+        file when the ``safetensors`` package is installed)
+    depth : the number of blocks in the file (12 for ViT-B/16)
+    build : a function returning the network (default :func:`build_vit_b16`)
+
+    Returns
+    -------
+    torch.nn.Module in eval mode; ``explain(model, x)`` picks ``blocks.{depth-1}.norm1``, and
+    ``method="attention"`` / ``"rollout"`` read its ``nn.MultiheadAttention`` weights
+    """
+    import torch
+
+    path = str(path)
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    model = (build or build_vit_b16)()
+    try:
+        model.load_state_dict(timm_state_dict(state, depth))
+    except RuntimeError as err:
+        raise ValueError(f"the checkpoint {path} does not fit the network: {err}") from err
     return model.eval()
