@@ -256,7 +256,7 @@ WRONG_BODIES = [
     # returns zeros: weights of the right shape that are not the gradient
     ("12", "gradcam_weights", "return np.full(activations.shape[-1], 0.0)", None),
     # lesson 13: keeps the class token, drops the last token, swaps rows and columns
-    ("13", "tokens_to_grid", "return tokens.reshape(len(tokens), h, w, -1)", None),
+    ("13", "tokens_to_grid", "return tokens", "形"),
     ("13", "tokens_to_grid", "return tokens[:, :-1].reshape(len(tokens), h, w, -1)", "先頭"),
     ("13", "tokens_to_grid",
      "return tokens[:, 1:].reshape(len(tokens), w, h, -1).transpose(0, 2, 1, 3)", "行と列"),

@@ -36,6 +36,7 @@ def check_tokens_to_grid(fn: Callable) -> None:
                              "reshape(N, h, w, D) がそのまま正しい並びです。")
     assert np.allclose(got, expected), (
         "パッチ (r, c) はトークン 1 + r·w + c のはずです。tokens[:, 1:].reshape(N, h, w, D) と比べてください。")
+    print("正解です! クラストークンを落とし、パッチトークンを行ごとに格子へ並べ直せました。")
 
 
 def check_rollout_step(fn: Callable) -> None:
@@ -65,3 +66,4 @@ def check_rollout_step(fn: Callable) -> None:
     assert np.allclose(got, expected, atol=1e-6), (
         "1 ステップは Â = (ヘッド平均の A + I) / 2 を行ごとに正規化し、Â @ previous を返します。")
     assert np.allclose(got.sum(-1), 1, atol=1e-6), "結果の各行の和は 1 になるはずです。"
+    print("正解です! アテンションロールアウトの 1 ステップ (ヘッド平均 + 単位行列、正規化、左から掛ける) を計算できました。")
