@@ -137,7 +137,7 @@ def test_gradcam_on_tokens_by_hand_equals_the_helper(twins, batch):
 
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam",
-                                    "scorecam", "saliency", "integrated_gradients", "attention",
+                                    "eigencam", "scorecam", "saliency", "integrated_gradients", "attention",
                                     "rollout"])
 def test_keras_and_pytorch_agree_on_the_same_weights(twins, batch, method):
     km, tm = twins
