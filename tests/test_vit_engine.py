@@ -137,8 +137,8 @@ def test_gradcam_on_tokens_by_hand_equals_the_helper(twins, batch):
 
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam",
-                                    "eigencam", "scorecam", "saliency", "integrated_gradients", "attention",
-                                    "rollout"])
+                                    "eigencam", "scorecam", "saliency", "smoothgrad",
+                                    "integrated_gradients", "attention", "rollout"])
 def test_keras_and_pytorch_agree_on_the_same_weights(twins, batch, method):
     km, tm = twins
     ek, et = explain(km, batch[0], method), explain(tm, batch[1], method)

@@ -40,7 +40,8 @@ class Explanation:
         label or box class it explains; a binary model's positive class is 1, the other 0)
     logits : (N, classes) float32 — the model's class scores before softmax; with a target object
         the model's output as it gives it (final softmax/sigmoid bypassed), e.g. (N, C, h, w)
-    layer : str — the target layer's name (Keras) or dotted path (PyTorch); "input" for pixel methods
+    layer : str — the target layer's name (Keras) or dotted path (PyTorch); "input" for pixel methods,
+        "attention" for the attention maps (``raw`` on the patch grid)
     method : str
     framework : "keras" or "torch"
     extras : dict — what a method adds (Integrated Gradients: ``baseline_scores``, ``delta``);
