@@ -1,6 +1,7 @@
 # The course's commands. Every target sets up .venv first when it is missing or out of date.
 #   make lab        open the lessons in JupyterLab
-#   make test       unit tests + execute every notebook (what CI runs)
+#   make test       every test + execute every notebook (what CI runs); WORKERS=2 processes
+#   make unit       the tests without those marked slow (a minute or two)
 #   make execute    re-execute every notebook in place (commit the outputs)
 #   make student    write student copies without solutions to build/student/
 #   make book       the lessons as a static site in build/book/ (STUDENT=1: solutions removed,
@@ -14,6 +15,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 NB     ?= notebooks/[0-9]*.ipynb
+WORKERS ?= 2
+XDIST  := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 # Quiet, deterministic and small: TF logs off, two threads (the course's laptop).
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -34,11 +37,13 @@ lab: $(STAMP)
 	@echo "JupyterLab will print its URL below (open the one with ?token=...)."
 	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1 --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The tests and the lessons run in WORKERS processes (pytest-xdist; each file, so each notebook's
+# kernel, stays in one process); WORKERS=0 runs them in this process, in order.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider $(XDIST)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not slow" $(XDIST)
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-cell-timeout=900

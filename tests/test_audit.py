@@ -140,6 +140,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           env=ENV, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_cli_run_killed_midway_resumes_with_each_image_once(data, tmp_path):
     images = tmp_path / "xrays"
     write_hospital_xrays(images, 16, SIZE, hospitals={"hospital_a": None}, show_progress=False)
@@ -240,6 +241,7 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_writes_the_same_table_as_the_local_engine(data, spec, local_run, ray_local):
     import logging
 
@@ -272,6 +274,7 @@ def test_ray_writes_the_same_table_as_the_local_engine(data, spec, local_run, ra
     assert data_logger.level == level   # and the caller's logging is as it was
 
 
+@pytest.mark.slow
 def test_ray_retries_a_killed_worker(data, tmp_path, ray_local):
     images = tmp_path / "xrays"
     write_hospital_xrays(images, 24, SIZE, show_progress=False)

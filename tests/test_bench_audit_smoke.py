@@ -8,6 +8,8 @@ import pytest
 
 from _benchmarks import loaded
 
+pytestmark = pytest.mark.slow
+
 
 
 @pytest.fixture(scope="module")

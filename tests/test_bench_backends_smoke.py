@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("keras") is None
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(importlib.util.find_spec("keras") is None
                                 or importlib.util.find_spec("torch") is None,
-                                reason="needs keras and torch")
+                                reason="needs keras and torch")]
 VARIANTS = ["forward", "gradcam", "eigencam",
             "gradcam, first call of a new Explainer (dry run + compile)"]
 

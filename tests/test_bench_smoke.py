@@ -93,6 +93,7 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_torch_case_runs_and_tabulates(bench, one_torch_thread):
     case = bench.Case("torch", "tiny torch", _tiny_torch, "layer4", size=32)
     results = [bench.measure_case(case, b, min_rounds=1, max_rounds=1, warmup=1, scorecam=(b == 1))
@@ -107,6 +108,7 @@ def test_torch_case_runs_and_tabulates(bench, one_torch_thread):
     assert float(note.rsplit("=", 1)[1]) < 1e-4, note
 
 
+@pytest.mark.slow
 def test_keras_case_runs_and_tabulates(bench):
     case = bench.Case("keras", "tiny keras", _tiny_keras, "last_conv", size=24)
     results = [bench.measure_case(case, b, min_rounds=1, max_rounds=1, warmup=0, scorecam=(b == 1))

@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import build_book  # noqa: E402
 import chromium  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 SITE = ROOT / "build" / "book"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 LESSONS = build_book.lesson_paths()

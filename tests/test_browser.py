@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "10_exam_review.ipynb"
 SCREENSHOTS = ROOT / "build" / "screenshots"

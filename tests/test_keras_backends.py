@@ -19,9 +19,9 @@ from gradcam_helpers.course.backend_processes import BACKENDS, run_on_backends
 
 HERE = Path(__file__).resolve().parent
 AVAILABLE = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("keras") is None or len(AVAILABLE) < 2,
-    reason="needs keras and at least two of tensorflow, torch, jax")
+    reason="needs keras and at least two of tensorflow, torch, jax")]
 
 TOLERANCE = 1e-4
 CAMS, PIXELS = method_names(kind="cam"), method_names(kind="pixel")

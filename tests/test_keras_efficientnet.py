@@ -62,6 +62,7 @@ def test_layer_names_follow_keras_applications(models):
     assert km.get_layer("predictions").activation.__name__ == "linear"
 
 
+@pytest.mark.slow
 def test_cached_keras_model_loads_without_torch(models):
     assert ke.cached_weights_path().exists()
     code = ("import sys; from gradcam_helpers.course.models.keras_efficientnet import efficientnet_lite0_keras;"

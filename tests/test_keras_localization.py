@@ -52,6 +52,7 @@ def test_canvases_targets_are_soft_for_two_digits():
     assert np.all(np.sort(targets[~single], axis=1)[:, -2:] == 0.5)   # two classes, half each
 
 
+@pytest.mark.slow
 def test_trains_once_then_loads_from_cache(cache):
     data = _Data()
     first = kl.get_localization_cnn(data, **TINY)

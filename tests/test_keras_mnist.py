@@ -189,6 +189,7 @@ def test_bad_data_and_settings_give_clear_errors(cache, tiny):
         km.get_mnist_cnn(tiny, validation_fraction=0.0, **TINY)
 
 
+@pytest.mark.slow
 def test_two_processes_training_at_once_leave_one_good_file(cache, tiny):
     """Two kernels that miss the cache together both train; the files they leave are complete."""
     script = (

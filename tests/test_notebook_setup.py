@@ -58,6 +58,7 @@ def test_a_torch_lesson_does_not_import_tensorflow():
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None
                     or importlib.util.find_spec("keras") is None, reason="needs TensorFlow and keras")
+@pytest.mark.slow
 def test_keras_imported_later_is_seeded_quiet_and_leaves_numpy_alone():
     result, stderr = _run("""
         import json, os, sys

@@ -147,6 +147,7 @@ def test_torchvision_weights_file_loads(tmp_path):
         pt.torch_resnet_imagenet(tmp_path / "nope.pth")
 
 
+@pytest.mark.slow
 def test_integrated_gradients_completeness_on_the_real_network(model, batch):
     """Attributions add up to score(x) - score(black) within 2 % with the default 50 steps.
 

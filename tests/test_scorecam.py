@@ -145,6 +145,7 @@ def test_pgc_style_recipe_gives_nearly_the_same_maps(bench):
 # ------------------------------------------------------------------ the inference copy (fast=True)
 
 
+@pytest.mark.slow
 def test_inference_copy_gives_the_eager_maps_and_leaves_the_model_untouched():
     """BatchNorm folded and channels-last: the same maps as the model itself (1e-5), on a random
     and a trained ResNet; the user's model keeps its memory format, modes and (no) hooks."""
@@ -166,6 +167,7 @@ def test_inference_copy_gives_the_eager_maps_and_leaves_the_model_untouched():
     assert random_model.training and all(m.training for m in random_model.modules())
 
 
+@pytest.mark.slow
 def test_inference_copy_is_rebuilt_when_the_model_changes():
     from gradcam_helpers.course.models.torch_resnet import build_resnet
 

@@ -25,7 +25,7 @@ CHECK_CALL = re.compile(r"\bcheck_\w+\(")
 # trains (marked by the string below) up to the exercise are left out: they are the lesson's own
 # cells, unchanged in the copy (test_copy_differs_only_inside_solution_blocks) and run by
 # `make test` with the lesson itself.
-EXECUTED = {"keras": ("04_gradcam.ipynb", None),
+EXECUTED = {"keras": ("03_cam.ipynb", None),
             "torch": ("07_shortcut_learning.ipynb", "train_xray_resnet(")}
 
 
@@ -95,6 +95,7 @@ def test_lessons_with_exercises_exist():
         assert ROOT / "notebooks" / name in with_exercises, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", sorted(EXECUTED))
 def test_student_copy_runs_until_its_first_exercise_check(framework, student_dir):
     from nbclient import NotebookClient

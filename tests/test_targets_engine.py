@@ -402,6 +402,7 @@ results["signed"] = features @ classifier.get_layer("fc").get_weights()[0][:, 0]
 """
 
 
+@pytest.mark.slow
 def test_targets_give_the_known_answers_on_every_keras_backend():
     import importlib.util
     from pathlib import Path

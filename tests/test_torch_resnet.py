@@ -243,6 +243,7 @@ def test_trainer_caches_and_reloads(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.tmp-*"))  # no temporary files left behind
 
 
+@pytest.mark.slow
 def test_corrupt_cache_file_is_retrained_and_threads_are_in_the_key(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADCAM_CACHE", str(tmp_path))
     data = toy_data()

@@ -44,7 +44,7 @@ def sparseness(maps: np.ndarray) -> np.ndarray:
         G = sum_i (2 i − n − 1) a_(i) / (n sum_i a_(i)),
 
     which equals the mean absolute difference of all pairs divided by twice the mean,
-    sum_ij |a_i − a_j| / (2 n sum_i a_i).
+    ``sum_ij |a_i − a_j| / (2 n sum_i a_i)``.
 
     Parameters
     ----------
@@ -71,7 +71,7 @@ def sparseness(maps: np.ndarray) -> np.ndarray:
 def complexity(maps: np.ndarray) -> np.ndarray:
     """Entropy of each map's mass distribution (Bhatt et al., 2020; Quantus' *Complexity*).
 
-    With p_i = |a_i| / sum_j |a_j| the share of pixel i,
+    With ``p_i = |a_i| / sum_j |a_j|`` the share of pixel i,
 
         H = − sum_i p_i ln p_i        (natural logarithm; 0 ln 0 = 0)
 

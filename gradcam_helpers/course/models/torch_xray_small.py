@@ -58,9 +58,12 @@ class XrayCNN(nn.Module):
 
     Parameters
     ----------
-    outputs : number of logits: 1 for a binary model, L for L labels
-    width : channels of ``block1``; the blocks have width × (1, 2, 4, 4)
-    in_channels : 1 for grayscale X-rays
+    outputs : int
+        Number of logits: 1 for a binary model, L for L labels.
+    width : int
+        Channels of ``block1``; the blocks have width × (1, 2, 4, 4).
+    in_channels : int
+        1 for grayscale X-rays.
 
     Input ``(N, in_channels, H, W)`` float (H, W multiples of 4); output ``(N, outputs)`` logits.
     """
@@ -89,9 +92,12 @@ class LungUNet(nn.Module):
 
     Parameters
     ----------
-    classes : output channels of the 1 × 1 head
-    width : channels of ``enc1``; ``enc2`` and ``bottleneck`` have 2× and 4× that
-    in_channels : 1 for grayscale X-rays
+    classes : int
+        Output channels of the 1 × 1 head.
+    width : int
+        Channels of ``enc1``; ``enc2`` and ``bottleneck`` have 2× and 4× that.
+    in_channels : int
+        1 for grayscale X-rays.
 
     Input ``(N, in_channels, H, W)`` float (H, W multiples of 4); output ``(N, classes, H, W)``
     logits at the input's resolution.
