@@ -15,6 +15,7 @@ def bench():
         yield module
 
 
+@pytest.mark.slow
 def test_bench_vit_measures_every_variant_and_writes_the_table(bench):
     from gradcam_helpers.course.models.torch_vit import build_torch_vit
 
