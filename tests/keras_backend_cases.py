@@ -165,6 +165,16 @@ side_model(x20[:1])
 set_numpy_weights(side_model, 6)
 
 
+# --- a tiny Vision Transformer: token grids and attention maps ---------------------------------
+from gradcam_helpers.course.models.keras_vit import build_tiny_vit  # noqa: E402
+
+vit = set_numpy_weights(build_tiny_vit(image_size=20, patch=5, dim=12, depth=2, heads=3, channels=2,
+                                       num_classes=5), 8)  # a seed whose Grad-CAM maps are not empty
+VIT_METHODS = ("gradcam", "hirescam", "scorecam", "attention", "rollout", "integrated_gradients")
+for method in VIT_METHODS:
+    record(f"vit/{method}", explain(vit, x20, method))
+
+
 # --- errors: the same type and message on every backend ------------------------------------------
 def outcome(fn):
     try:

@@ -140,3 +140,60 @@ def test_keras_explain_inspects_again_after_a_layer_is_swapped():
     res = ex(x)  # the same Explainer, reused by hand: it notices the new layers
     assert res.logits.shape == (2, 4) and res.layer == "c2" and res.raw.shape == (2, 8, 8)
     np.testing.assert_allclose(res.logits, seq(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------- transformers
+
+
+class OddTokens(nn.Module):
+    """9 patch tokens plus 89 extra tokens in front: 98 − e is no square for e ≤ 16, so the
+    automatic layout finds no grid."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Conv2d(3, 4, 4, stride=4)
+        self.extra = nn.Parameter(torch.zeros(1, 89, 4))
+        self.norm = nn.LayerNorm(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        t = self.embed(x).flatten(2).transpose(1, 2)
+        t = self.norm(torch.cat([self.extra.expand(len(t), -1, -1), t], 1))
+        return self.fc(t.mean(1))
+
+
+def keras_odd_tokens():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((28, 28, 3))
+    x = keras.layers.Reshape((49, 4))(keras.layers.Conv2D(4, 4, strides=4)(inp))
+    x = keras.layers.Concatenate(axis=1)([x, x])  # 98 tokens: 49 patches twice
+    x = keras.layers.LayerNormalization(name="norm")(x)
+    return keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(x)))
+
+
+def test_tokens_that_fit_no_grid_name_the_option_in_both_frameworks():
+    with pytest.raises(ValueError, match=r"token sequences.*tokens_to_grid=\(h, w\)"):
+        explain(OddTokens(), images("nchw"))
+    with pytest.raises(ValueError, match=r"tokens_to_grid=\(h, w\)"):
+        explain(OddTokens(), images("nchw"), layer="norm")
+    with pytest.raises(ValueError, match=r"98 tokens do not fit.*tokens_to_grid=\(h, w\)"):
+        explain(keras_odd_tokens(), np.zeros((1, 28, 28, 3), np.float32), layer="norm")
+    # the user's layout fixes it: the leading 89 tokens dropped, 3 × 3 patches
+    assert explain(OddTokens(), images("nchw"), layer="norm", tokens_to_grid=(3, 3)).raw.shape == (2, 3, 3)
+
+
+@pytest.mark.parametrize("bad", ["3x3", (3,), (0, 3), (3.0, 3)])
+def test_a_bad_tokens_to_grid_value_is_refused_in_both_frameworks(bad):
+    for model, x in ((OddTokens(), images("nchw")),
+                     (keras_odd_tokens(), np.zeros((1, 28, 28, 3), np.float32))):
+        with pytest.raises(ValueError, match="tokens_to_grid must be"):
+            explain(model, x, tokens_to_grid=bad)
+
+
+@pytest.mark.parametrize("method", ["attention", "rollout"])
+def test_attention_maps_of_a_cnn_say_why_in_both_frameworks(method):
+    with pytest.raises(ValueError, match="no attention weights could be captured.*MultiHeadAttention"):
+        explain(keras_cnn(), images("nhwc"), method)
+    with pytest.raises(ValueError, match="no attention weights could be captured.*MultiheadAttention"):
+        explain(CountingCNN(), images("nchw"), method)

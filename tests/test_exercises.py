@@ -71,6 +71,7 @@ LESSONS = {
                  needs=("pandas",),
                  checker_names={"accuracy_with_and_without": "check_accuracy_without_flag"}),
     "12": Lesson("12_keras_backends.ipynb", ("gradcam_weights",), needs=("jax",)),
+    "13": Lesson("13_vision_transformer.ipynb", ("tokens_to_grid", "rollout_step")),
     "14": Lesson("14_global_explanations.ipynb", ("grouped_permutation_importance", "ice_and_pd"),
                  needs=("sklearn",)),
 }
@@ -256,6 +257,18 @@ WRONG_BODIES = [
      "NumPy"),
     # returns zeros: weights of the right shape that are not the gradient
     ("12", "gradcam_weights", "return np.full(activations.shape[-1], 0.0)", None),
+    # lesson 13: keeps the class token, drops the last token, swaps rows and columns
+    ("13", "tokens_to_grid", "return tokens", "形"),
+    ("13", "tokens_to_grid", "return tokens[:, :-1].reshape(len(tokens), h, w, -1)", "先頭"),
+    ("13", "tokens_to_grid",
+     "return tokens[:, 1:].reshape(len(tokens), w, h, -1).transpose(0, 2, 1, 3)", "行と列"),
+    # one rollout step without the identity, in the wrong order, with the max over heads
+    ("13", "rollout_step", "return attention.mean(axis=0) @ previous", "単位行列"),
+    ("13", "rollout_step", "a = (attention.mean(axis=0) + np.eye(len(previous))) / 2\n"
+                           "return previous @ (a / a.sum(axis=-1, keepdims=True))", "逆"),
+    ("13", "rollout_step", "a = (attention.max(axis=0) + np.eye(len(previous))) / 2\n"
+                           "return a @ previous", "平均"),
+    ("13", "rollout_step", "return attention.mean(axis=0)", None),
     # lesson 14: each column shuffled on its own, the sign reversed, accuracy instead of the loss,
     # the input shuffled in place, a new generator per repeat
     ("14", "grouped_permutation_importance",

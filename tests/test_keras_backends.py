@@ -89,6 +89,19 @@ def test_the_maps_compared_are_not_trivial(runs):
         np.testing.assert_array_equal(top, runs[backend]["functional/gradcam/logits"].argmax(1))
 
 
+def test_a_vision_transformer_on_every_backend(runs):
+    """Token grids and attention maps: the maps themselves are compared across backends by
+    test_same_maps_logits_and_targets_on_every_backend; here, that they are the ViT's."""
+    for backend in AVAILABLE:
+        r = runs[backend]
+        assert str(r["vit/gradcam/layer"]) == "block1_norm1", backend
+        assert str(r["vit/rollout/layer"]) == "attention", backend
+        for method in ("gradcam", "attention", "rollout"):
+            maps = r[f"vit/{method}/maps"]
+            assert maps.shape == (5, 20, 20) and maps.max() == pytest.approx(1.0), (backend, method)
+            assert maps.std() > 0.01, (backend, method)
+
+
 def test_score_is_read_before_softmax_and_the_model_is_left_unchanged(runs):
     for backend in AVAILABLE:
         r = runs[backend]

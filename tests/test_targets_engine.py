@@ -323,7 +323,8 @@ def test_every_method_with_every_target_or_a_clear_error(twins, model, method):
     target = CASES[model]
     x = images(2, seed=3)
     km, tm, k_layer, t_layer = twins[model]
-    refusal = {"eigencam": "does not depend on the target"}
+    refusal = {"eigencam": "does not depend on the target", "attention": "does not depend on the "
+               "target", "rollout": "does not depend on the target"}
     if model in ("segmenter", "detector"):
         refusal["cam"] = r"CAM cannot explain .*method='gradcam'"
     if method in refusal:

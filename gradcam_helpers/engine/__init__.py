@@ -12,6 +12,9 @@ module                 what is in it
                        (saliency, SmoothGrad, Integrated Gradients, Guided Backprop, Guided Grad-CAM)
 :mod:`.occlusion`      occlusion sensitivity: forward passes of the image with one square hidden
                        (its math, driver and registration)
+:mod:`.attention`      attention maps of transformers (raw last-layer attention, rollout): math,
+                       driver, registrations
+:mod:`.tokens`         a transformer's token sequence (N, T, D) as its patch grid (N, h, w, D)
 :mod:`.maps`           resize, normalise, the one softmax, the one tensor → NumPy, the maps check
 :mod:`.targets`        which scalar is explained for each image
 :mod:`.progress`       progress bars that read well live and in a saved notebook
@@ -30,3 +33,4 @@ from . import attributions  # noqa: F401
 
 # isort: split
 from . import occlusion  # noqa: F401
+from . import attention  # noqa: F401

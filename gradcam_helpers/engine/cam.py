@@ -159,7 +159,9 @@ def eigencam(activations: np.ndarray) -> np.ndarray:
     centred activations (an SVD of the (h w, K) matrix), then ReLU. Class-agnostic: the target
     does not change the map. The sign of a principal component is arbitrary; it is chosen so that
     the projection correlates positively with the mean activation over channels, so the map
-    highlights strongly activated regions instead of flipping between runs.
+    highlights strongly activated regions instead of flipping between runs. Where that correlation
+    is about zero (a LayerNorm output, whose channel mean is about the same at every token), the
+    sign makes the projection's largest entry positive.
     """
     a = activations.astype(np.float64)
     n, h, w, k = a.shape
@@ -177,7 +179,14 @@ def eigencam(activations: np.ndarray) -> np.ndarray:
         else:
             _, vectors = np.linalg.eigh(centred.T @ centred)
             projection = centred @ vectors[:, -1]
-        if np.dot(projection, flat.mean(axis=1) - flat.mean()) < 0:
+        level = flat.mean(axis=1) - flat.mean()
+        agreement = np.dot(projection, level)
+        if (np.linalg.norm(level) <= 1e-5 * np.linalg.norm(centred)
+                or abs(agreement) <= 1e-3 * np.linalg.norm(projection) * np.linalg.norm(level)):
+            # no mean level to agree with (a transformer's LayerNorm output has about the same
+            # channel mean at every token): the sign that makes the largest entry positive
+            agreement = projection[np.argmax(np.abs(projection))]
+        if agreement < 0:
             projection = -projection
         maps[i] = projection.reshape(h, w)
     return relu(maps).astype(np.float32)

@@ -23,6 +23,7 @@ from .adapters import adapter_for
 from .maps import softmax
 from .registry import KINDS, Job, Raw, all_option_names, describe_methods, get_method, options_named
 from .targets import as_target, check_count, check_method, legacy_index, select
+from .tokens import check_layout
 
 
 @dataclass
@@ -39,7 +40,8 @@ class Explanation:
         label or box class it explains; a binary model's positive class is 1, the other 0)
     logits : (N, classes) float32 — the model's class scores before softmax; with a target object
         the model's output as it gives it (final softmax/sigmoid bypassed), e.g. (N, C, h, w)
-    layer : str — the target layer's name (Keras) or dotted path (PyTorch); "input" for pixel methods
+    layer : str — the target layer's name (Keras) or dotted path (PyTorch); "input" for pixel methods,
+        "attention" for the attention maps (``raw`` on the patch grid)
     method : str
     framework : "keras" or "torch"
     extras : dict — what a method adds (Integrated Gradients: ``baseline_scores``, ``delta``);
@@ -101,6 +103,10 @@ class Explainer:
     batch_size : images per forward pass (memory bound); the result is the same for any value
     progress : show a progress bar with an ETA for slow work (Score-CAM's masked passes; True/False;
         None = only when it is slow: more than 2,048 masked passes)
+    tokens_to_grid : for a transformer layer whose output is a token sequence (N, T, D): None (the
+        patch grid is inferred from T and the image size, leading class/register tokens dropped),
+        an (h, w) pair (the leading T − h·w tokens dropped), or a function (N, T, D) → (N, h, w, D)
+        (:mod:`~.tokens`)
     **method_options : defaults for the methods' options, used by every call of a method that has
         that option (e.g. ``score_cam_convention="channel_softmax"``, ``steps=32``); checked here.
         The options of each method are listed in :func:`explain`.
@@ -114,7 +120,8 @@ class Explainer:
     """
 
     def __init__(self, model: Any, layer: Any = None, *, score_fn: Callable | None = None,
-                 batch_size: int = 32, progress: bool | None = None, **method_options: Any) -> None:
+                 batch_size: int = 32, progress: bool | None = None, tokens_to_grid: Any = None,
+                 **method_options: Any) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}")
         for name, value in method_options.items():
@@ -126,6 +133,7 @@ class Explainer:
             for option in declared:
                 option.check(value)
         self.adapter = adapter_for(model, layer, score_fn)
+        self.adapter.tokens_layout = check_layout(tokens_to_grid)
         self.batch_size = batch_size
         self.progress = progress
         self.method_options = dict(method_options)
@@ -193,7 +201,7 @@ class Explainer:
 
 
 #: the keywords of explain() that are the Explainer's settings (the others are the method's options)
-EXPLAINER_SETTINGS = ("batch_size", "progress")
+EXPLAINER_SETTINGS = ("batch_size", "progress", "tokens_to_grid")
 
 
 def explain(model: Any, images: Any, method: str = "gradcam", layer: Any = None, target: Any = None,
@@ -209,7 +217,8 @@ def explain(model: Any, images: Any, method: str = "gradcam", layer: Any = None,
         its options (name, default, meaning):
 
 {methods}
-    layer : None (automatic: the last layer with a 4-D output that is not a pooling layer), a name
+    layer : None (automatic: the last layer with a 4-D output that is not a pooling layer; in a
+        transformer, the input of the last attention layer, i.e. the last block's first norm), a name
         (Keras; nested models are searched) / dotted path such as "layer4.1" or "layer4[-1]"
         (PyTorch), or the layer/module object
     target : None (each image's top class), an int (that class for every image), a sequence of
@@ -221,7 +230,7 @@ def explain(model: Any, images: Any, method: str = "gradcam", layer: Any = None,
         Every method applies except CAM for segmentation and boxes and Eigen-CAM (which ignores
         the target): those raise, naming ``method='gradcam'``
     score_fn : see :class:`Explainer`
-    **options : ``batch_size`` and ``progress`` (see :class:`Explainer`), and the options of
+    **options : ``batch_size``, ``progress`` and ``tokens_to_grid`` (see :class:`Explainer`), and the options of
         ``method`` listed above; any other keyword raises ``TypeError`` naming the valid ones
 
     Returns

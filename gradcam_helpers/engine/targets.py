@@ -770,6 +770,10 @@ def check_method(target: Target | None, method: str, needs: str) -> None:
                          f"component of the layer's activations, the same map for every class, "
                          f"box or region. Drop target=... to use it, or use method='gradcam' to "
                          f"explain {type(target).__name__}")
+    if needs == "attention":
+        raise ValueError(f"{method} does not depend on the target: it reads the model's attention "
+                         f"weights, the same map for every class, box or region. Drop target=... "
+                         f"to use it, or use method='gradcam' to explain {type(target).__name__}")
     if needs == "cam_weights" and not target.cam_applies:
         raise ValueError(_cam_message(target))
     if needs == "cam_weights" and getattr(target, "probability", False):

@@ -43,12 +43,18 @@ from typing import Any, Callable, ContextManager, Sequence
 
 import numpy as np
 
+from ..tokens import infer_grid, is_token_shape, tokens_to_grid
+
+#: class names of the attention layers whose weights the adapters capture (Keras, PyTorch)
+ATTENTION_KINDS = ("MultiHeadAttention", "MultiheadAttention")
+
 
 @dataclass
 class Capture:
     """What an adapter hands to the framework-free core for one batch.
 
-    activations : (N, h, w, K) float32, channels-last, the target layer's output
+    activations : (N, h, w, K) float32, channels-last, the target layer's output (a transformer's
+        token sequence (N, T, D) is turned into its patch grid by :meth:`Adapter.as_grid`)
     gradients : (N, h, w, K) float32 or None, d score_i / d activations (score = pre-softmax logit)
     logits : (N, classes) float32, the class scores before softmax
     targets : (N,) int64, the class explained for each image
@@ -72,9 +78,11 @@ class LayerCall:
 
 
 def describe_candidates(calls: Sequence[LayerCall], limit: int = 12) -> str:
-    """A short list of the non-pooling layers that have a spatial (4-D) output, deepest last."""
+    """A short list of the non-pooling layers that have a spatial (4-D) output or a token sequence
+    (N, T, D) output, deepest last."""
     spatial = [c for c in calls
-               if c.output_shape is not None and len(c.output_shape) == 4 and not c.is_pooling]
+               if c.output_shape is not None and not c.is_pooling
+               and (len(c.output_shape) == 4 or is_token_shape(c.output_shape))]
     names = [f"{c.name} {tuple(c.output_shape[1:])}" for c in spatial]
     if len(names) > limit:
         names = ["…"] + names[-limit:]
@@ -199,6 +207,9 @@ class Adapter(abc.ABC):
 
     framework: str = ""
     channels_axis: int = -1
+    #: how a token sequence (N, T, D) becomes a patch grid: None (automatic), (h, w) or a function
+    #: (:func:`~..tokens.tokens_to_grid`); the ``tokens_to_grid=`` setting of the Explainer
+    tokens_layout: Any = None
     #: the words the error messages use for a layer ("layer" in Keras, "module" in PyTorch)
     unit: str = "layer"
     #: how the messages name global average pooling and a dense layer in this framework
@@ -218,6 +229,7 @@ class Adapter(abc.ABC):
         self._structure_seen: tuple = ()
         self._output_shape: tuple = ()
         self._bound = None
+        self._image_size: tuple[int, int] | None = None
 
     # ----------------------------------------------------------------- what a framework provides
 
@@ -398,6 +410,7 @@ class Adapter(abc.ABC):
                 return
             self._calls = None
             self._forget()
+        self._image_size = self.spatial_size(x)
         calls, layers, scores = self._dry_run(x)
         if isinstance(scores, (list, tuple, dict)):
             raise ValueError(several_outputs_message(len(scores)))
@@ -425,9 +438,88 @@ class Adapter(abc.ABC):
         if self._layer_error is not None:
             raise ValueError(str(self._layer_error))
 
+    def _fits_grid(self, shape: tuple) -> bool:
+        if self.tokens_layout is not None:
+            return True
+        try:
+            infer_grid(int(shape[1]), self._image_size or (0, 0))
+            return True
+        except (ValueError, ZeroDivisionError):
+            return False
+
+    def _choose_token_layer(self) -> tuple[str, Any] | None:
+        """The automatic target of a transformer: None when no token sequence (N, T, D) that fits
+        the patch grid is produced after the last spatial (4-D) layer (a CNN: the usual choice).
+
+        Otherwise the input of the last attention layer — the last block's first norm
+        (``LayerNormalization`` / ``nn.LayerNorm``) or, without a norm, the last token sequence
+        before it — as pytorch-grad-cam recommends; without an attention layer the engine sees,
+        the last token sequence. Why not the last block's output: in a model that classifies from
+        the class token, the gradient after the last attention reaches the class token only, so
+        the patch tokens get zero weight and the map is empty (lesson 13 measures this).
+        """
+        calls, layers = self._calls, self._call_layers
+        last_spatial = max((i for i, c in enumerate(calls)
+                            if c.output_shape is not None and len(c.output_shape) == 4), default=-1)
+        tokens = [i for i, c in enumerate(calls) if i > last_spatial and c.calls == 1
+                  and is_token_shape(c.output_shape) and not c.is_pooling]
+        if not tokens:
+            return None
+        fitting = [i for i in tokens if self._fits_grid(calls[i].output_shape)]
+        if not fitting:
+            raise ValueError(
+                f"this model's {self.unit}s give token sequences, but their lengths fit no patch "
+                f"grid of a {self._image_size} image: pass tokens_to_grid=(h, w) or a function "
+                f"(N, T, D) → (N, h, w, D), or layer=... . Candidates: {describe_candidates(calls)}")
+        attention = [i for i, c in enumerate(calls)
+                     if c.kind in ATTENTION_KINDS or hasattr(layers[i], "attention_weights")]
+        if attention:
+            before = [i for i in fitting if i < attention[-1]]
+            norms = [i for i in before if "Norm" in calls[i].kind]
+            if norms or before:
+                i = (norms or before)[-1]
+                return calls[i].name, layers[i]
+        i = fitting[-1]
+        return calls[i].name, layers[i]
+
+    def as_grid(self, capture: Capture, x: Any) -> Capture:
+        """``capture`` with a token sequence (N, T, D) turned into its patch grid (N, h, w, D)
+        (extra tokens dropped, :func:`~..tokens.tokens_to_grid` with ``tokens_layout``); a 4-D
+        capture is returned as it is."""
+        if capture.activations.ndim != 3:
+            return capture
+        size = self.spatial_size(x)
+        grid = tokens_to_grid(capture.activations, size, self.tokens_layout)
+        grads = (None if capture.gradients is None
+                 else tokens_to_grid(capture.gradients, size, self.tokens_layout))
+        return Capture(np.ascontiguousarray(grid), None if grads is None
+                       else np.ascontiguousarray(grads), capture.logits, capture.targets)
+
+    def attention_weights(self, x: Any) -> tuple[list[np.ndarray], np.ndarray]:
+        """The attention weights of every attention layer for a validated batch, in call order.
+
+        Captured from Keras ``MultiHeadAttention`` and ``torch.nn.MultiheadAttention`` layers and
+        from any layer/module that sets an ``attention_weights`` attribute (N, heads, T, T) or
+        (N, T, T) in its call. Nothing is left on the model.
+
+        Returns
+        -------
+        (weights, logits) : a list of (N, heads, T, T) float32 arrays (rows: queries, summing to
+            1), and the (N, classes) class scores before softmax of the same pass
+
+        Raises
+        ------
+        ValueError
+            When the model has no attention layer whose weights can be captured, saying why.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot capture attention weights")
+
     def _choose_layer(self) -> tuple[str, Any]:
         unit = self.unit
         if self._requested_layer is None:
+            chosen = self._choose_token_layer()
+            if chosen is not None:
+                return chosen
             for call, layer in zip(reversed(self._calls), reversed(self._call_layers)):
                 if (call.output_shape is not None and len(call.output_shape) == 4
                         and not call.is_pooling and call.calls == 1):
@@ -440,10 +532,12 @@ class Adapter(abc.ABC):
         if call is None:
             raise ValueError(f"{unit} {name!r} is not used when the model runs. Candidates: "
                              + describe_candidates(self._calls))
-        if call.output_shape is None or len(call.output_shape) != 4:
+        if call.output_shape is None or not (len(call.output_shape) == 4
+                                             or is_token_shape(call.output_shape)):
             raise ValueError(f"{unit} {name!r} has output shape {call.output_shape}, not a spatial "
-                             "feature map (4-D: a batch of channels × height × width); pick a "
-                             f"convolutional {unit}. Candidates: {describe_candidates(self._calls)}")
+                             "feature map (4-D: a batch of channels × height × width) nor a token "
+                             f"sequence (N, T, D); pick a convolutional or transformer {unit}. "
+                             f"Candidates: {describe_candidates(self._calls)}")
         if call.calls > 1:
             raise ValueError(f"{unit} {name!r} runs {call.calls} times in one forward pass (a shared "
                              f"{unit}, e.g. one ReLU used twice); pick a {unit} that runs once, such as "
@@ -575,3 +669,13 @@ def guided_backprop_message(unit: str) -> str:
             f"(a ReLU called as a function inside another {unit} cannot be seen): use "
             "method='saliency' or 'integrated_gradients', or build the model with ReLU "
             f"{unit}s")
+
+
+def attention_message(unit: str) -> str:
+    """Why attention weights could not be captured, and what to do (both frameworks)."""
+    kind = "keras.layers.MultiHeadAttention" if unit == "layer" else "torch.nn.MultiheadAttention"
+    return (f"no attention weights could be captured: this model has no {kind} {unit} and no "
+            f"{unit} that sets an attention_weights attribute ((N, heads, T, T) softmax weights) "
+            "in its call. Attention computed inside a fused kernel (F.scaled_dot_product_attention, "
+            "timm's fused_attn) never forms the weights: store them in the attention "
+            f"{unit} as self.attention_weights, or use a gradient method such as method='gradcam'")

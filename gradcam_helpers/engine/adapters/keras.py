@@ -30,7 +30,9 @@ import numpy as np
 from ..maps import to_numpy
 from ..targets import class_indices
 from .base import (
+    ATTENTION_KINDS,
     Adapter,
+    attention_message,
     CallRecorder,
     Capture,
     check_batch,
@@ -410,8 +412,55 @@ class KerasAdapter(Adapter):
         if gradients and grads is None:
             raise RuntimeError(f"the score does not depend on layer {self.layer_name!r}; pick a layer "
                                "on the path from the input to the output")
-        return Capture(_numpy(acts, np.float32), _numpy(grads, np.float32) if gradients else None,
-                       _numpy(logits, np.float32), _numpy(used, np.int64))
+        return self.as_grid(Capture(_numpy(acts, np.float32),
+                                    _numpy(grads, np.float32) if gradients else None,
+                                    _numpy(logits, np.float32), _numpy(used, np.int64)), images)
+
+    def attention_weights(self, images: np.ndarray):
+        """See :meth:`Adapter.attention_weights`: each ``MultiHeadAttention`` layer is called with
+        ``return_attention_scores=True`` for this pass (its caller gets what it asked for); a layer
+        with an ``attention_weights`` attribute is read after its call. Runs eagerly; every wrapper
+        is removed on return."""
+        from keras import ops
+
+        self.inspect(images)
+        self.check_class_scores()
+        layers = [layer for _, layer in iter_layers(self.model) if _is_leaf(layer)
+                  and (type(layer).__name__ in ATTENTION_KINDS or hasattr(layer, "attention_weights"))]
+        if not layers:
+            raise ValueError(attention_message("layer"))
+        records: list = []
+
+        def wrap_mha(original):
+            def call(*args, **kwargs):
+                asked = kwargs.pop("return_attention_scores", False)
+                out, scores = original(*args, return_attention_scores=True, **kwargs)
+                records.append(scores)
+                return (out, scores) if asked else out
+            return call
+
+        def wrap_exposing(layer):
+            def wrap(original):
+                def call(*args, **kwargs):
+                    out = original(*args, **kwargs)
+                    weights = getattr(layer, "attention_weights", None)
+                    if weights is None:
+                        raise ValueError(f"layer {layer.name!r} has an attention_weights attribute "
+                                         "but it is None after its call: set it to the (N, heads, "
+                                         "T, T) softmax weights in call()")
+                    records.append(weights)
+                    return out
+                return call
+            return wrap
+
+        wrappers = {layer: (wrap_mha if type(layer).__name__ in ATTENTION_KINDS
+                            else wrap_exposing(layer)) for layer in layers}
+        with _wrapped_calls(wrappers):
+            logits = self._forward(ops.convert_to_tensor(images))
+        if not records:
+            raise ValueError(attention_message("layer"))
+        weights = [_numpy(w, np.float32) for w in records]
+        return [w[:, None] if w.ndim == 3 else w for w in weights], _numpy(logits, np.float32)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """See :meth:`Adapter.logits`: (N, H, W, C) → (N, classes) float32, before softmax."""

@@ -30,7 +30,9 @@ from ..targets import resolve_targets
 from .base import (
     Adapter,
     CallRecorder,
+    ATTENTION_KINDS,
     Capture,
+    attention_message,
     check_batch,
     check_finite,
     describe_candidates,
@@ -367,10 +369,66 @@ class TorchAdapter(Adapter):
                                        "pick a module on the path from the input to the output")
                 (grads,) = torch.autograd.grad(score, store["activations"])
         activations = store["activations"].detach()
-        return Capture(
-            to_numpy(activations, np.float32).transpose(0, 2, 3, 1),
-            None if grads is None else to_numpy(grads, np.float32).transpose(0, 2, 3, 1),
-            to_numpy(logits, np.float32), targets)
+        return self.as_grid(Capture(
+            _channels_last(to_numpy(activations, np.float32)),
+            None if grads is None else _channels_last(to_numpy(grads, np.float32)),
+            to_numpy(logits, np.float32), targets), x)
+
+    def attention_weights(self, x):
+        """See :meth:`Adapter.attention_weights`: ``nn.MultiheadAttention`` modules are asked for
+        their per-head weights (``need_weights=True, average_attn_weights=False``) through forward
+        hooks with keyword arguments, and give the caller what it asked for; a module with an
+        ``attention_weights`` attribute is read after its forward. Hooks are removed on return."""
+        import torch
+
+        self.inspect(x)
+        modules = [m for m in self.model.modules()
+                   if type(m).__name__ in ATTENTION_KINDS or hasattr(m, "attention_weights")]
+        if not modules:
+            raise ValueError(attention_message("module"))
+        records: list = []
+        asked: dict[int, bool] = {}
+
+        def pre_hook(module, args, kwargs):
+            if not isinstance(module, torch.nn.MultiheadAttention):
+                return None
+            args, kwargs = tuple(args), dict(kwargs)
+            if len(args) > 4:  # need_weights given by position (query, key, value, mask, need...)
+                asked[id(module)] = bool(args[4])
+                args = args[:4] + (True,) + args[5:]
+                if len(args) > 6:
+                    args = args[:6] + (False,) + args[7:]
+                else:
+                    kwargs["average_attn_weights"] = False
+            else:
+                asked[id(module)] = bool(kwargs.get("need_weights", True))
+                kwargs.update(need_weights=True, average_attn_weights=False)
+            return args, kwargs
+
+        def hook(module, args, kwargs, output):
+            if isinstance(module, torch.nn.MultiheadAttention):
+                records.append(output[1])
+                if not asked.get(id(module), True):
+                    return output[0], None
+                return None
+            weights = getattr(module, "attention_weights", None)
+            if weights is None:
+                raise ValueError(f"module {type(module).__name__} has an attention_weights attribute "
+                                 "but it is None after its forward: set it to the (N, heads, T, T) "
+                                 "softmax weights in forward()")
+            records.append(weights)
+            return None
+
+        store: dict[str, Any] = {}
+        with _hooks() as handles, _eval_mode(self.model), torch.no_grad():
+            self._final_hook(handles, store)
+            for module in modules:
+                handles.append(module.register_forward_pre_hook(pre_hook, with_kwargs=True))
+                handles.append(module.register_forward_hook(hook, with_kwargs=True))
+            logits = to_numpy(self._logits(self.model(x), store), np.float32)
+        if not records:
+            raise ValueError(attention_message("module"))
+        return [_per_head(to_numpy(w, np.float32)) for w in records], logits
 
     def logits(self, x) -> np.ndarray:
         """See :meth:`Adapter.logits`: (N, C, H, W) → (N, classes) float32, before softmax."""
@@ -527,6 +585,16 @@ class TorchAdapter(Adapter):
             (grads,) = torch.autograd.grad(score, xt)
         return (to_numpy(grads, np.float32).transpose(0, 2, 3, 1), to_numpy(logits, np.float32),
                 targets)
+
+
+def _channels_last(a: np.ndarray) -> np.ndarray:
+    """(N, C, h, w) → (N, h, w, C); a token sequence (N, T, D) is channels-last already."""
+    return a if a.ndim == 3 else a.transpose(0, 2, 3, 1)
+
+
+def _per_head(weights: np.ndarray) -> np.ndarray:
+    """Attention weights as (N, heads, T, T): one head (N, T, T) gets its axis."""
+    return weights[:, None] if weights.ndim == 3 else weights
 
 
 _GUIDED: list = []
