@@ -47,7 +47,8 @@ def model_spec(workdir: Path):
     import torch
 
     from gradcam_helpers.audit import ModelSpec
-    from gradcam_helpers.course.models.torch_resnet import DEFAULT_TRAIN_CONFIG as C, build_resnet
+    from gradcam_helpers.course.models.torch_resnet import DEFAULT_TRAIN_CONFIG as C
+    from gradcam_helpers.course.models.torch_resnet import build_resnet
 
     kwargs = dict(arch=C["arch"], num_classes=2, in_channels=1, width=C["width"],
                   stem_stride=C["stem_stride"], stem_pool=C["stem_pool"],

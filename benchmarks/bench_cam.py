@@ -722,7 +722,7 @@ def scorecam_markdown(results: Sequence[dict]) -> list[str]:
              "Each variant run once per round, rounds in a shuffled order; `best s` is the fastest "
              "run. Memory: peak resident memory above the level before the call.", "",
              "| model | batch | input | channels (zero everywhere) | variant | best s | × engine "
-             "exact (same weights) | peak MiB | max \|map difference\| |",
+             r"exact (same weights) | peak MiB | max \|map difference\| |",
              "|---|---:|---:|---|---|---:|---:|---:|---|"]
     for r in results:
         wall, peak = r["wall_seconds"], r["peak_mib"]

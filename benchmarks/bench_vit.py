@@ -62,7 +62,7 @@ def default_cases() -> list[bench.Case]:
 
 def variants(model, layer: str, x) -> dict[str, Callable]:
     """forward, the floor, Grad-CAM, explain() and the attention maps for one model and batch."""
-    from gradcam_helpers import Explainer, explain
+    from gradcam_helpers import explain
 
     base, explainer = bench.torch_variants(model, layer, x, ("gradcam",), naive=False)
     out = {name: base[name] for name in (bench.FORWARD, bench.FLOOR, "gradcam", bench.EXPLAIN)}

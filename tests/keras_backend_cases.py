@@ -5,8 +5,8 @@ generator (Keras's own initialisers draw different numbers on each backend). Eve
 put into ``results`` (given by ``gradcam_helpers.course.backend_processes.run_on_backends``) and compared across
 backends by the test.
 """
-import numpy as np
 import keras
+import numpy as np
 
 from gradcam_helpers import Explainer, explain
 from gradcam_helpers.engine.registry import method_names

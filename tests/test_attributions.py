@@ -98,8 +98,9 @@ def test_registry_names():
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 
-from gradcam_helpers import explain  # noqa: E402
 from test_cross_framework import keras_cnn, torch_twin  # noqa: E402  (the same twins)
+
+from gradcam_helpers import explain  # noqa: E402
 
 
 @pytest.fixture(scope="module")

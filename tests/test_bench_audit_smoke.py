@@ -3,9 +3,7 @@ set and its table and cluster estimate add up. Speed and memory themselves are n
 (``make bench``); the Ray engine is tested in tests/test_audit.py."""
 from __future__ import annotations
 
-
 import pytest
-
 from _benchmarks import loaded
 
 pytestmark = pytest.mark.slow

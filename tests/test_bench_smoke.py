@@ -2,12 +2,9 @@
 script cannot rot silently. Speed itself is not tested here (run `make bench` for that)."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-
 from _benchmarks import loaded
-
 
 
 @pytest.fixture(scope="module")

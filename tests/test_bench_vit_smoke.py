@@ -3,7 +3,6 @@ ViT, so the script cannot rot silently. Speed itself is not tested here (run the
 from __future__ import annotations
 
 import pytest
-
 from _benchmarks import loaded
 
 torch = pytest.importorskip("torch")

@@ -11,7 +11,6 @@ keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
 from gradcam_helpers import explain  # noqa: E402
-
 from gradcam_helpers.engine.registry import method_names  # noqa: E402
 
 # attention maps need a transformer: tests/test_vit_engine.py compares them across frameworks

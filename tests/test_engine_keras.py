@@ -10,7 +10,6 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from gradcam_helpers import Explainer, explain  # noqa: E402
-
 from gradcam_helpers.engine.registry import method_names  # noqa: E402
 
 GRADIENT_METHODS = method_names(needs="gradients", kind="cam")

@@ -8,7 +8,6 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from gradcam_helpers import Explainer, explain  # noqa: E402
-
 from gradcam_helpers.engine.registry import method_names  # noqa: E402
 
 GRADIENT_METHODS = method_names(needs="gradients", kind="cam")

@@ -22,8 +22,16 @@ import numpy as np
 import pytest
 
 from gradcam_helpers.course.exercises import STUB, define, has_solution, replace_solutions, solution_cells
-from gradcam_helpers.course.exercises.lesson10 import (LETTERS, QUESTIONS, Question, answer_shares, check_answer,
-                                                longest_right_share, right_is_longest, run_fill_in)
+from gradcam_helpers.course.exercises.lesson10 import (
+    LETTERS,
+    QUESTIONS,
+    Question,
+    answer_shares,
+    check_answer,
+    longest_right_share,
+    right_is_longest,
+    run_fill_in,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

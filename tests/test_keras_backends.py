@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcam_helpers.engine.registry import method_names
 from gradcam_helpers.course.backend_processes import BACKENDS, run_on_backends
+from gradcam_helpers.engine.registry import method_names
 
 HERE = Path(__file__).resolve().parent
 AVAILABLE = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]

@@ -11,8 +11,8 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("efficientnet_lite_pytorch")
 
 from gradcam_helpers import explain  # noqa: E402
-from gradcam_helpers.course.models import pretrained as pt  # noqa: E402
 from gradcam_helpers.course.models import keras_efficientnet as ke  # noqa: E402
+from gradcam_helpers.course.models import pretrained as pt  # noqa: E402
 from gradcam_helpers.course.models.torch_efficientnet import weights_path  # noqa: E402
 
 

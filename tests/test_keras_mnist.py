@@ -12,8 +12,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
 
-from gradcam_helpers.course.models import keras_mnist as km  # noqa: E402
 from gradcam_helpers.course.mnist import MnistData  # noqa: E402
+from gradcam_helpers.course.models import keras_mnist as km  # noqa: E402
 
 
 def _tiny_data(n_train: int = 300, n_test: int = 50, seed: int = 0) -> MnistData:

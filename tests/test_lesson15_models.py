@@ -7,7 +7,6 @@ import pytest
 
 from gradcam_helpers.course.models.keras_detector import STRIDE, detector_targets, top_detections
 
-
 # ----------------------------------------------------------------------------------- X-ray models
 
 

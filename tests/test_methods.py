@@ -5,8 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gradcam_helpers.engine import cam
-from gradcam_helpers.engine import registry
+from gradcam_helpers.engine import cam, registry
 from gradcam_helpers.engine.maps import normalize_maps, resize_maps
 
 #: every method that is a function of (activations, gradients), from the registry

@@ -4,9 +4,17 @@ import numpy as np
 import pytest
 
 from gradcam_helpers import evaluation as metrics
-from gradcam_helpers.evaluation import (confidence_change, deletion, insertion, map_ssim,
-                                     noisy_linear_imputation, pointing_game, rank_correlation, road,
-                                     sanity_check)
+from gradcam_helpers.evaluation import (
+    confidence_change,
+    deletion,
+    insertion,
+    map_ssim,
+    noisy_linear_imputation,
+    pointing_game,
+    rank_correlation,
+    road,
+    sanity_check,
+)
 
 H = W = 16
 BOX = (4, 6, 12, 10)  # x0, y0, x1, y1: 8 × 4 = 32 pixels of 256

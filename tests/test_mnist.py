@@ -15,7 +15,6 @@ from gradcam_helpers.course.mnist import (
     to_model_input,
 )
 
-
 # ------------------------------------------------------------------------------- fixtures
 
 

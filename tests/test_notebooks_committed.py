@@ -11,8 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gradcam_helpers.course.exercises import (BEGIN, END, STUB, has_solution, replace_solutions,
-                                       split_solution_lines)
+from gradcam_helpers.course.exercises import BEGIN, END, STUB, has_solution, replace_solutions, split_solution_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))

@@ -1,7 +1,6 @@
 """The progress bar a saved notebook keeps shows the finished state, never tqdm's "0%" fallback."""
 from __future__ import annotations
 
-import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 

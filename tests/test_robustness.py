@@ -126,7 +126,7 @@ def test_bad_input_gets_a_clear_error():
 def test_the_same_value_for_a_keras_model_and_its_pytorch_twin(method):
     pytest.importorskip("keras")
     torch = pytest.importorskip("torch")
-    from test_cross_framework import keras_cnn, torch_twin   # the twins of the map-equality tests
+    from test_cross_framework import keras_cnn, torch_twin  # the twins of the map-equality tests
 
     from gradcam_helpers import explain
 

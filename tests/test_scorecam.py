@@ -9,14 +9,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
-
 from _benchmarks import loaded
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from gradcam_helpers import Explainer  # noqa: E402
-
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradcam_helpers.course.exercises import (BEGIN, END, STUB, STUB_MESSAGE, has_solution, replace_solutions,
-                                       split_solution_lines)
+from gradcam_helpers.course.exercises import (
+    BEGIN,
+    END,
+    STUB,
+    STUB_MESSAGE,
+    has_solution,
+    replace_solutions,
+    split_solution_lines,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))

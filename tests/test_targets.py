@@ -5,9 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcam_helpers.engine.targets import (NUMPY_OPS, BinaryLogit, BoxScore, ClassLogit, LabelLogit,
-                                     SegmentationScore, _box_times_iou, _iou_columns, as_target,
-                                     box_iou, check_method)
+from gradcam_helpers.engine.targets import (
+    NUMPY_OPS,
+    BinaryLogit,
+    BoxScore,
+    ClassLogit,
+    LabelLogit,
+    SegmentationScore,
+    _box_times_iou,
+    _iou_columns,
+    as_target,
+    box_iou,
+    check_method,
+)
 
 # ----------------------------------------------------------------------------------- box IoU
 

@@ -25,8 +25,7 @@ import pytest
 keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
-from gradcam_helpers import (BinaryLogit, BoxScore, ClassLogit, LabelLogit,  # noqa: E402
-                             SegmentationScore, explain)
+from gradcam_helpers import BinaryLogit, BoxScore, ClassLogit, LabelLogit, SegmentationScore, explain  # noqa: E402
 
 SIZE = 8
 BOXES = np.array([[0, 0, 4, 4], [4, 2, 8, 8]], np.float32)       # the detector's two boxes

@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 from gradcam_helpers.course.models import torch_resnet as tr  # noqa: E402
 
 
-
 @pytest.fixture(autouse=True)
 def one_thread():
     """These models are tiny: one thread is fastest and immune to a busy machine."""

@@ -7,9 +7,17 @@ import pytest
 from PIL import Image
 
 from gradcam_helpers.course import xray
+from gradcam_helpers.course.xray import (
+    CLASS_NAMES,
+    XrayData,
+    load_dicom,
+    load_kaggle_folder,
+    load_medmnist_npz,
+    load_xray_dataset,
+    make_xrays,
+    read_grayscale,
+)
 from gradcam_helpers.evaluation.diagnose import corner_mask
-from gradcam_helpers.course.xray import (CLASS_NAMES, XrayData, load_dicom, load_kaggle_folder,
-                                  load_medmnist_npz, load_xray_dataset, make_xrays, read_grayscale)
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ A stopped run resumes: run the same command again."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m gradcam_helpers.audit`` (see the module docstring)."""
     p = argparse.ArgumentParser(
         prog="python -m gradcam_helpers.audit",
         description="Audit every image of a folder for shortcut learning: one Parquet row per "
@@ -70,6 +71,7 @@ def _json(text: str, option: str) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the audit with the command line ``argv``; return the exit status."""
     args = build_parser().parse_args(argv)
     from .report import summarize, write_report
     from .run import audit

@@ -13,9 +13,12 @@ Each image's ``folder`` is its folder relative to the root *without* the class f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow
 
 from ..course.xray import CLASS_NAMES, IMAGE_SUFFIXES, load_dicom, read_grayscale
 

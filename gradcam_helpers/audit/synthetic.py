@@ -81,6 +81,7 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Write the synthetic X-ray folder that the command line ``argv`` asks for."""
     parser = argparse.ArgumentParser(
         prog="python -m gradcam_helpers.audit.synthetic",
         description="Write synthetic chest X-rays from two hospitals (one prints a corner tag).")

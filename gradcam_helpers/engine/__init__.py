@@ -32,5 +32,7 @@ from . import cam  # noqa: F401
 from . import attributions  # noqa: F401
 
 # isort: split
-from . import occlusion  # noqa: F401
-from . import attention  # noqa: F401
+from . import (
+    attention,  # noqa: F401
+    occlusion,  # noqa: F401
+)

@@ -76,7 +76,6 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-
 #: what a target may be, for the error messages
 TARGET_FORMS = "None (each image's top class), an int (that class for every image) or one class " \
                "index per image"

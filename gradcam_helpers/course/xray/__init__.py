@@ -21,10 +21,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from .dataset import CLASS_NAMES, XrayData
-from .real import (IMAGE_SUFFIXES, example_radiograph_path, load_dicom, load_example_radiograph,
-                   load_kaggle_folder, load_medmnist_npz, read_grayscale)
-from .synthetic import (CORNERS, GRID_PERIOD, LESION_SIDES, SHORTCUTS, TAG_MODES, TAG_PLACES,
-                        burn_tag, grid_lines, make_xrays, tag_bitmap)
+from .real import (
+    IMAGE_SUFFIXES,
+    example_radiograph_path,
+    load_dicom,
+    load_example_radiograph,
+    load_kaggle_folder,
+    load_medmnist_npz,
+    read_grayscale,
+)
+from .synthetic import (
+    CORNERS,
+    GRID_PERIOD,
+    LESION_SIDES,
+    SHORTCUTS,
+    TAG_MODES,
+    TAG_PLACES,
+    burn_tag,
+    grid_lines,
+    make_xrays,
+    tag_bitmap,
+)
 
 __all__ = ["CLASS_NAMES", "CORNERS", "GRID_PERIOD", "IMAGE_SUFFIXES", "LESION_SIDES", "SHORTCUTS",
            "TAG_MODES", "TAG_PLACES", "XrayData", "burn_tag", "grid_lines",

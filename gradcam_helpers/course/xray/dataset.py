@@ -74,7 +74,10 @@ class XrayData:
     def subset(self, index: Sequence[int] | np.ndarray) -> "XrayData":
         """The images at ``index`` (integers or a boolean mask), with their masks and labels."""
         index = np.asarray(index)
-        pick = (lambda a: None if a is None else a[index])
+
+        def pick(a):
+            return None if a is None else a[index]
+
         return replace(self, images=self.images[index], labels=self.labels[index],
                        lung_masks=pick(self.lung_masks), lesion_masks=pick(self.lesion_masks),
                        has_tag=pick(self.has_tag), tag_masks=pick(self.tag_masks))

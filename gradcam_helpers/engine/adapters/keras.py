@@ -32,9 +32,9 @@ from ..targets import class_indices
 from .base import (
     ATTENTION_KINDS,
     Adapter,
-    attention_message,
     CallRecorder,
     Capture,
+    attention_message,
     check_batch,
     check_finite,
     describe_candidates,
@@ -289,7 +289,7 @@ class KerasAdapter(Adapter):
         if isinstance(wanted, str):
             if wanted in self._layers_by_name:
                 return wanted, self._layers_by_name[wanted]
-            short = [(p, l) for p, l in self._layers_by_name.items() if p.split("/")[-1] == wanted]
+            short = [(p, layer) for p, layer in self._layers_by_name.items() if p.split("/")[-1] == wanted]
             if len(short) == 1:
                 return short[0]
             if len(short) > 1:

@@ -28,9 +28,9 @@ import numpy as np
 from ..maps import to_numpy
 from ..targets import resolve_targets
 from .base import (
+    ATTENTION_KINDS,
     Adapter,
     CallRecorder,
-    ATTENTION_KINDS,
     Capture,
     attention_message,
     check_batch,
