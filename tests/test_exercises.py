@@ -72,7 +72,7 @@ LESSONS = {
     "06": Lesson("06_chest_xray_resnet.ipynb", ("gradcam_from_arrays", "roc_auc", "pointing_hit")),
     "07": Lesson("07_shortcut_learning.ipynb", ("corner_share", "accuracy_by_tag")),
     "08": Lesson("08_pretrained_cat.ipynb", ("top_k", "integrated_gradients", "left_share")),
-    "09": Lesson("09_compare_methods.ipynb", ("deletion_images", "average_drop", "rank_corr"),
+    "09": Lesson("09_compare_methods.ipynb", ("deletion_images", "average_drop", "rank_corr", "gini"),
                  needs=("scipy",)),
     "10": Lesson("10_exam_review.ipynb", tuple(f"answer_{qid}" for qid in QUESTIONS), quiz=True),
     "11": Lesson("11_dataset_audit.ipynb", ("flag_rate_by_folder", "accuracy_with_and_without"),
@@ -237,6 +237,21 @@ WRONG_BODIES = [
      "同順位"),
     ("09", "rank_corr", "return float(np.corrcoef(rankdata(np.ravel(a)), rankdata(np.ravel(b)))[0, 1])",
      "一定"),
+    # sorted from the largest value down: the sign flips
+    ("09", "gini", "a = np.sort(np.abs(np.ravel(saliency)))[::-1]\nn = a.size\n"
+                   "return float(np.sum((2 * np.arange(1, n + 1) - n - 1) * a) / (n * a.sum()))", "昇順"),
+    # not sorted at all
+    ("09", "gini", "a = np.abs(np.ravel(saliency))\nn = a.size\n"
+                   "return float(np.sum((2 * np.arange(1, n + 1) - n - 1) * a) / (n * a.sum()))", "並べ替えて"),
+    # divided by the sum only
+    ("09", "gini", "a = np.sort(np.abs(np.ravel(saliency)))\nn = a.size\n"
+                   "return float(np.sum((2 * np.arange(1, n + 1) - n - 1) * a) / a.sum())", "n で割って"),
+    # signed values instead of their absolute values
+    ("09", "gini", "a = np.sort(np.ravel(saliency))\nn = a.size\nif a.sum() == 0:\n    return 0.0\n"
+                   "return float(np.sum((2 * np.arange(1, n + 1) - n - 1) * a) / (n * a.sum()))", "絶対値"),
+    # 0 / 0 on a map without mass
+    ("09", "gini", "a = np.sort(np.abs(np.ravel(saliency)))\nn = a.size\n"
+                   "return float(np.sum((2 * np.arange(1, n + 1) - n - 1) * a) / (n * a.sum()))", "全部 0"),
     # q18 has no listed slips: any other number gets the question's hint
     ("10", "answer_q18", "answer_q18 = 1.0", QUESTIONS["q18"].hint),
     # counts the unreadable image's row (its flag is None, read as False)

@@ -1,4 +1,5 @@
-"""Answer checkers for lesson 09 (comparing the methods).
+"""Answer checkers for lesson 09 (comparing the methods): deletion images, Average Drop, rank
+correlation and the Gini index of a map.
 
 Each checker calls the learner's function on small cases whose answers are computed here
 independently, and raises ``AssertionError`` with a hint in Japanese when an answer is wrong.
@@ -122,3 +123,53 @@ def check_rank_corr(rank_corr: Callable[[np.ndarray, np.ndarray], float]) -> Non
     assert np.isfinite(got) and got == 0, (
         f"一定のマップとの順位相関が {got} です。順位がつけられないので 0 を返してください (NaN にしない)。")
     return _ok("check_rank_corr")
+
+
+# ------------------------------------------------------------------------------ Gini index
+
+
+def _gini_reference(values: np.ndarray) -> float:
+    """Gini index as the mean absolute difference of all pairs over twice the mean (0 if no mass)."""
+    a = np.abs(np.ravel(values)).astype(np.float64)
+    total = a.sum()
+    if total == 0:
+        return 0.0
+    return float(np.abs(a[:, None] - a[None, :]).sum() / (2 * a.size * total))
+
+
+def check_gini(gini: Callable[[np.ndarray], float]) -> None:
+    """Check ``gini(saliency) -> float``: the Gini index of one map's absolute values,
+    sum_i (2 i − n − 1) a_(i) / (n sum_i a_(i)) with the values sorted ascending; 0 for a map
+    that is 0 everywhere."""
+    rng = np.random.default_rng(17)
+    one_hot = np.zeros((4, 5))
+    one_hot[1, 2] = 0.6
+    cases = [one_hot, np.full((3, 3), 0.25), np.array([[1.0, 2.0], [3.0, 4.0]]),
+             rng.random((6, 7)) ** 3, rng.normal(size=(5, 5))]       # the last one has negative values
+    for m in cases:
+        given = m.copy()
+        got = float(gini(given))
+        assert np.array_equal(given, m), (
+            "入力のマップを書き換えないでください (do not modify the input)。並べ替えはコピーに対して行います。")
+        expected = _gini_reference(m)
+        if np.isclose(got, expected, atol=1e-9):
+            continue
+        a = np.abs(m.ravel())
+        n = a.size
+        weights = 2 * np.arange(1, n + 1) - n - 1
+        if np.isclose(got, -expected, atol=1e-9):
+            raise AssertionError("符号が逆です。値を**昇順** (小さい順) に並べてから (2i − n − 1) を掛けます。")
+        if np.isclose(got, float(weights @ a / (n * a.sum())), atol=1e-9):
+            raise AssertionError("値を並べ替えていません。np.sort で小さい順に並べてから重み (2i − n − 1) を掛けます。")
+        if np.isclose(got, float(weights @ np.sort(a) / a.sum()), atol=1e-9):
+            raise AssertionError("n で割っていません。Gini 係数は sum_i (2i − n − 1) a_(i) / (n × sum a) です。")
+        signed = np.sort(m.ravel())
+        if (m < 0).any() and signed.sum() != 0 and np.isclose(
+                got, float(weights @ signed / (n * signed.sum())), atol=1e-9):
+            raise AssertionError("負の値をそのまま使っています。マップの絶対値 (重さ) で計算します: np.abs。")
+        raise AssertionError(f"Gini 係数が {got:.4f} です。期待値は {expected:.4f}。1 画素だけ 0 でないマップは "
+                             f"1 − 1/n、一様なマップは 0 になります。")
+    got = gini(np.zeros((3, 4)))
+    assert got is not None and np.isfinite(got) and got == 0, (
+        f"全部 0 のマップで {got} が返りました。どこも目立たないので 0 を返してください (0 / 0 の NaN にしない)。")
+    return _ok("check_gini")
