@@ -2,6 +2,7 @@
 #   make lab        open the lessons in JupyterLab
 #   make test       every test + execute every notebook (what CI runs); WORKERS=2 processes
 #   make unit       the tests without those marked slow (a minute or two)
+#   make lint       ruff and mypy (make test runs it first)
 #   make execute    re-execute every notebook in place (commit the outputs)
 #   make student    write student copies without solutions to build/student/
 #   make book       the lessons as a static site in build/book/ (STUDENT=1: solutions removed,
@@ -23,7 +24,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: setup lab test unit notebooks execute student book book-screenshots bench lock clean
+.PHONY: setup lab test lint unit notebooks execute student book book-screenshots bench lock clean
 
 setup: $(STAMP)
 
@@ -39,8 +40,14 @@ lab: $(STAMP)
 
 # The tests and the lessons run in WORKERS processes (pytest-xdist; each file, so each notebook's
 # kernel, stays in one process); WORKERS=0 runs them in this process, in order.
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider $(XDIST)
+
+# ruff (errors, import order, the package's numpy docstrings) and mypy on the engine; settings in
+# pyproject.toml. make test runs this first.
+lint: $(STAMP)
+	$(BIN)/python -m ruff check gradcam_helpers tests tools benchmarks
+	$(BIN)/python -m mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow" $(XDIST)

@@ -254,7 +254,9 @@ def _input_pass(job: Job) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     for start in range(0, len(x), job.batch_size):
         chunk = slice(start, start + job.batch_size)
         g, z, used = adapter.input_gradients(x[chunk], select(job.target, chunk))
-        grads.append(g), logits.append(z), targets.append(used)
+        grads.append(g)
+        logits.append(z)
+        targets.append(used)
     return x, np.concatenate(grads), np.concatenate(logits), np.concatenate(targets)
 
 

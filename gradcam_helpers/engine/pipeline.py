@@ -165,7 +165,8 @@ class Explainer:
                 parts.append(spec.run(spec, self._job(x[chunk], select(target, chunk)), bound))
             else:
                 part, info = self._run_target(spec, bound, chosen, x[chunk])
-                parts.append(part), infos.append(info)
+                parts.append(part)
+                infos.append(info)
         result = _concatenate(parts)
         if not np.all(np.isfinite(result.raw)):
             raise FloatingPointError(f"{spec.name} produced non-finite values: check the model's "

@@ -85,8 +85,8 @@ class Option:
 def positive_int(name: str, default: Any, doc: str, *, optional: bool = False) -> Option:
     """An option that is an int >= 1 (or None, when ``optional``)."""
     def valid(v: Any) -> bool:
-        return (optional and v is None) or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                             and v >= 1)
+        return bool((optional and v is None) or (isinstance(v, (int, np.integer))
+                                                  and not isinstance(v, bool) and v >= 1))
     return Option(name, default, doc, valid, ("None or " if optional else "") + "an int >= 1")
 
 

@@ -614,12 +614,13 @@ class SegmentationScore(Target):
             per_pixel /= counts[:, None, None].astype(np.float32)
         weights = np.zeros((n, h, w, classes), np.float32)
         weights[..., self.index] = per_pixel
-        weights = np.moveaxis(weights, -1, axis).reshape(n, 1, -1)
-        return Bound(_first, weights, classes=np.full(n, self.index, np.int64),
+        flat = np.moveaxis(weights, -1, axis).reshape(n, 1, -1)
+        return Bound(_first, flat, classes=np.full(n, self.index, np.int64),
                      info={"mask": region}, target=self)
 
     def _region(self, n: int, size: tuple[int, int]) -> np.ndarray:
         mask = self.mask
+        assert mask is not None, "called only for a target with a mask"
         if mask.dtype != bool:
             if not np.all((mask == 0) | (mask == 1)):
                 raise ValueError("mask must be boolean or 0/1")
@@ -707,8 +708,9 @@ class BoxScore(Target):
         columns = chosen * width + 4 + index
         weights = _one_column(outputs, columns)
         extra: tuple = ()
-        combine = _first
+        combine: Callable[..., Any] = _first
         if self.iou:
+            assert reference is not None, "iou=True requires reference= (checked in __init__)"
             coords = np.zeros((n, 4, count * width), np.float32)
             for k in range(4):
                 coords[rows, k, chosen * width + k] = 1

@@ -83,7 +83,7 @@ def describe_candidates(calls: Sequence[LayerCall], limit: int = 12) -> str:
     spatial = [c for c in calls
                if c.output_shape is not None and not c.is_pooling
                and (len(c.output_shape) == 4 or is_token_shape(c.output_shape))]
-    names = [f"{c.name} {tuple(c.output_shape[1:])}" for c in spatial]
+    names = [f"{c.name} {tuple(c.output_shape or ())[1:]}" for c in spatial]
     if len(names) > limit:
         names = ["…"] + names[-limit:]
     return ", ".join(names) if names else "(none: this model has no layer with a 4-D output)"
@@ -221,10 +221,10 @@ class Adapter(abc.ABC):
         self._requested_layer = layer
         self._calls: list[LayerCall] | None = None
         self._call_layers: list = []
-        self.layer = None
+        self.layer: Any = None
         self.layer_name = ""
         self._layer_error: ValueError | None = None
-        self._final = None
+        self._final: tuple[Any, str] | None = None
         self.num_classes = 0
         self._structure_seen: tuple = ()
         self._output_shape: tuple = ()
@@ -432,6 +432,11 @@ class Adapter(abc.ABC):
             self.layer_name, self.layer, self._layer_error = "", None, error
         self._final = self._find_final() if self.score_fn is None else None
 
+    @property
+    def calls(self) -> list[LayerCall]:
+        """The recorded layer calls (after :meth:`inspect`; an empty list before it)."""
+        return self._calls if self._calls is not None else []
+
     def require_layer(self) -> None:
         """Raise, for a method that needs the target layer (every CAM), why the automatic choice
         found none; called by :meth:`capture` and :meth:`cam_class_weights` after :meth:`inspect`."""
@@ -458,14 +463,14 @@ class Adapter(abc.ABC):
         the class token, the gradient after the last attention reaches the class token only, so
         the patch tokens get zero weight and the map is empty (lesson 13 measures this).
         """
-        calls, layers = self._calls, self._call_layers
+        calls, layers = self.calls, self._call_layers
         last_spatial = max((i for i, c in enumerate(calls)
                             if c.output_shape is not None and len(c.output_shape) == 4), default=-1)
         tokens = [i for i, c in enumerate(calls) if i > last_spatial and c.calls == 1
                   and is_token_shape(c.output_shape) and not c.is_pooling]
         if not tokens:
             return None
-        fitting = [i for i in tokens if self._fits_grid(calls[i].output_shape)]
+        fitting = [i for i in tokens if self._fits_grid(calls[i].output_shape or ())]
         if not fitting:
             raise ValueError(
                 f"this model's {self.unit}s give token sequences, but their lengths fit no patch "
@@ -520,26 +525,26 @@ class Adapter(abc.ABC):
             chosen = self._choose_token_layer()
             if chosen is not None:
                 return chosen
-            for call, layer in zip(reversed(self._calls), reversed(self._call_layers)):
+            for call, layer in zip(reversed(self.calls), reversed(self._call_layers)):
                 if (call.output_shape is not None and len(call.output_shape) == 4
                         and not call.is_pooling and call.calls == 1):
                     return call.name, layer
             raise ValueError(f"no {unit} with a spatial (4-D) output was found: CAM methods need a "
                              f"convolutional feature map. {unit.capitalize()}s seen: "
-                             + (", ".join(c.name for c in self._calls) or "none"))
+                             + (", ".join(c.name for c in self.calls) or "none"))
         name, layer = self._lookup(self._requested_layer)
-        call = next((c for c in self._calls if c.name == name), None)
-        if call is None:
+        found = next((c for c in self.calls if c.name == name), None)
+        if found is None:
             raise ValueError(f"{unit} {name!r} is not used when the model runs. Candidates: "
-                             + describe_candidates(self._calls))
-        if call.output_shape is None or not (len(call.output_shape) == 4
-                                             or is_token_shape(call.output_shape)):
-            raise ValueError(f"{unit} {name!r} has output shape {call.output_shape}, not a spatial "
+                             + describe_candidates(self.calls))
+        if found.output_shape is None or not (len(found.output_shape) == 4
+                                             or is_token_shape(found.output_shape)):
+            raise ValueError(f"{unit} {name!r} has output shape {found.output_shape}, not a spatial "
                              "feature map (4-D: a batch of channels × height × width) nor a token "
                              f"sequence (N, T, D); pick a convolutional or transformer {unit}. "
-                             f"Candidates: {describe_candidates(self._calls)}")
-        if call.calls > 1:
-            raise ValueError(f"{unit} {name!r} runs {call.calls} times in one forward pass (a shared "
+                             f"Candidates: {describe_candidates(self.calls)}")
+        if found.calls > 1:
+            raise ValueError(f"{unit} {name!r} runs {found.calls} times in one forward pass (a shared "
                              f"{unit}, e.g. one ReLU used twice); pick a {unit} that runs once, such as "
                              "the block that contains it")
         return name, layer
@@ -548,7 +553,7 @@ class Adapter(abc.ABC):
         """The leaf layers that ran after ``name`` (all leaves when None), in order."""
         start = 0
         if name is not None:
-            start = [c.name for c in self._calls].index(name) + 1
+            start = [c.name for c in self.calls].index(name) + 1
         return [layer for layer in self._call_layers[start:] if self._is_leaf(layer)]
 
     def _is_leaf(self, layer: Any) -> bool:

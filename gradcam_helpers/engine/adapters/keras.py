@@ -117,7 +117,7 @@ def _wrapped_calls(wrappers: dict) -> Iterator[None]:
 
 
 #: Keras backend name → its gradient piece.
-GRADIENT_PIECES: dict[str, type[GradientPiece]] = {"tensorflow": TensorFlowGradients,
+GRADIENT_PIECES: dict[str, Callable[[Any], GradientPiece]] = {"tensorflow": TensorFlowGradients,
                                                    "torch": TorchGradients, "jax": JaxGradients}
 
 
@@ -285,7 +285,7 @@ class KerasAdapter(Adapter):
                 if layer is wanted:
                     return path, layer
             raise ValueError(f"layer {wanted.name!r} is not part of this model. Candidates: "
-                             + describe_candidates(self._calls))
+                             + describe_candidates(self.calls))
         if isinstance(wanted, str):
             if wanted in self._layers_by_name:
                 return wanted, self._layers_by_name[wanted]
@@ -296,7 +296,7 @@ class KerasAdapter(Adapter):
                 raise ValueError(f"several layers are named {wanted!r}: "
                                  + ", ".join(p for p, _ in short) + "; pass the full 'outer/inner' path")
             raise ValueError(f"no layer named {wanted!r} in this model. Layers with a spatial output "
-                             f"(candidates): {describe_candidates(self._calls)}")
+                             f"(candidates): {describe_candidates(self.calls)}")
         raise TypeError(f"layer must be a name, a keras layer or None; got {type(wanted).__name__}")
 
     def _role(self, layer) -> str:
@@ -333,7 +333,7 @@ class KerasAdapter(Adapter):
         from keras import ops
 
         store: dict[str, Any] = {}
-        wrappers = {}
+        wrappers: dict[Any, Callable] = {}
         if on_target is not None:
             def wrap_target(original):
                 def call(*args, **kwargs):
@@ -404,7 +404,7 @@ class KerasAdapter(Adapter):
         targets = np.zeros(len(images), np.int64) if use_top else chosen
         args = (ops.convert_to_tensor(images), ops.convert_to_tensor(targets),
                 ops.convert_to_tensor(use_top))
-        shape = next(c.output_shape for c in self._calls if c.name == self.layer_name)
+        shape = next(c.output_shape for c in self.calls if c.name == self.layer_name)
         acts, grads, logits, used = self._run(
             ("capture", gradients),
             lambda: lambda x, t, top: self.backend.capture(self._forward, x, t, top, gradients, shape),

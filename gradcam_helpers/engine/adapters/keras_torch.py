@@ -55,7 +55,7 @@ class TorchGradients:
             logits = forward(x, on_target)
             chosen, total = select_scores(logits, targets, use_top)
             activations = store["activations"]
-            grads = torch.zeros(0)
+            grads: torch.Tensor | None = torch.zeros(0)
             if gradients:
                 grads = None  # the score does not depend on the layer: reported by the adapter
                 if total.requires_grad:

@@ -263,7 +263,7 @@ class TorchAdapter(Adapter):
         name = next((n for n, m in self._modules.items() if m is module), None)
         if not name:
             raise ValueError("the target layer is not a sub-module of this model. Candidates: "
-                             + describe_candidates(self._calls))
+                             + describe_candidates(self.calls))
         return name, module
 
     def _resolve_path(self, path: str):
@@ -280,10 +280,10 @@ class TorchAdapter(Adapter):
                     module = getattr(module, part)
             except (AttributeError, IndexError, TypeError, KeyError):
                 raise ValueError(f"no module {path!r} in this model. Modules with a spatial output "
-                                 f"(candidates): {describe_candidates(self._calls)}") from None
+                                 f"(candidates): {describe_candidates(self.calls)}") from None
         if not isinstance(module, torch.nn.Module):
             raise ValueError(f"{path!r} is a {type(module).__name__}, not a module. Candidates: "
-                             + describe_candidates(self._calls))
+                             + describe_candidates(self.calls))
         return module
 
     def _role(self, module) -> str:
@@ -517,7 +517,8 @@ class TorchAdapter(Adapter):
                 tolerance = 1e-4 * max(1.0, float(np.abs(reference).max()))
                 if not np.allclose(logits[:2], reference, rtol=1e-4, atol=tolerance):
                     twin = None
-                    self._inference = (self._inference[0], None)  # not again for this model state
+                    if self._inference is not None:  # not again for this model state
+                        self._inference = (self._inference[0], None)
                     return run(self.model, masks, store)
                 checked = True
             return logits

@@ -37,7 +37,8 @@ def build_inference_copy(model: Any, final: Any = None) -> tuple[Any, Any] | Non
 
         with torch.no_grad():
             fused = fx_optimization.fuse(deepcopy(model).eval(), inplace=True)
-            fused = fused.to(memory_format=torch.channels_last).eval()
+            # Module.to takes memory_format (torch documents it); its type stubs do not list it
+            fused = fused.to(memory_format=torch.channels_last).eval()  # type: ignore[call-overload]
         final_copy = None
         if final is not None:
             name = next(n for n, m in model.named_modules() if m is final)
