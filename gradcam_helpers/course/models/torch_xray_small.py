@@ -56,6 +56,8 @@ def _sizes(**sizes: int) -> dict[str, int]:
 class XrayCNN(nn.Module):
     """A small GAP classifier with ``outputs`` logits (no sigmoid: the loss and the engine apply it).
 
+    Input ``(N, in_channels, H, W)`` float (H, W multiples of 4); output ``(N, outputs)`` logits.
+
     Parameters
     ----------
     outputs : int
@@ -64,8 +66,6 @@ class XrayCNN(nn.Module):
         Channels of ``block1``; the blocks have width × (1, 2, 4, 4).
     in_channels : int
         1 for grayscale X-rays.
-
-    Input ``(N, in_channels, H, W)`` float (H, W multiples of 4); output ``(N, outputs)`` logits.
     """
 
     def __init__(self, outputs: int = 1, width: int = 12, in_channels: int = 1) -> None:
@@ -90,6 +90,9 @@ class LungUNet(nn.Module):
     """A small U-Net: one logit per pixel (``classes=1``: lung or not; more classes: one logit
     each, e.g. for a softmax over classes).
 
+    Input ``(N, in_channels, H, W)`` float (H, W multiples of 4); output ``(N, classes, H, W)``
+    logits at the input's resolution.
+
     Parameters
     ----------
     classes : int
@@ -98,9 +101,6 @@ class LungUNet(nn.Module):
         Channels of ``enc1``; ``enc2`` and ``bottleneck`` have 2× and 4× that.
     in_channels : int
         1 for grayscale X-rays.
-
-    Input ``(N, in_channels, H, W)`` float (H, W multiples of 4); output ``(N, classes, H, W)``
-    logits at the input's resolution.
     """
 
     def __init__(self, classes: int = 1, width: int = 8, in_channels: int = 1) -> None:

@@ -53,11 +53,17 @@ ATTENTION_KINDS = ("MultiHeadAttention", "MultiheadAttention")
 class Capture:
     """What an adapter hands to the framework-free core for one batch.
 
-    activations : (N, h, w, K) float32, channels-last, the target layer's output (a transformer's
-        token sequence (N, T, D) is turned into its patch grid by :meth:`Adapter.as_grid`)
-    gradients : (N, h, w, K) float32 or None, d score_i / d activations (score = pre-softmax logit)
-    logits : (N, classes) float32, the class scores before softmax
-    targets : (N,) int64, the class explained for each image
+    Attributes
+    ----------
+    activations : (N, h, w, K) float32
+        Channels-last, the target layer's output (a transformer's token sequence (N, T, D) is
+        turned into its patch grid by :meth:`Adapter.as_grid`).
+    gradients : (N, h, w, K) float32 or None
+        d score_i / d activations (score = pre-softmax logit).
+    logits : (N, classes) float32
+        The class scores before softmax.
+    targets : (N,) int64
+        The class explained for each image.
     """
 
     activations: np.ndarray
