@@ -58,3 +58,63 @@ def test_fingerprint_sees_values_shapes_and_dtypes():
     assert cache.fingerprint(a) == cache.fingerprint(a.copy())
     assert len({cache.fingerprint(a), cache.fingerprint(a.reshape(3, 2)),
                 cache.fingerprint(a.astype(np.float64)), cache.fingerprint(a + 1)}) == 4
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch):
+    """A fake checkout: the default cache folder and a seed folder inside tmp_path."""
+    monkeypatch.delenv("GRADCAM_CACHE", raising=False)
+    monkeypatch.setattr(cache, "_REPOSITORY", tmp_path)
+    monkeypatch.setattr(cache, "SEED_DIR", tmp_path / "data" / "models")
+    cache.SEED_DIR.mkdir(parents=True)
+    return tmp_path
+
+
+def _counting_trainer():
+    trained = []
+
+    def train():
+        trained.append(1)
+        return np.arange(3.0)
+    return trained, train
+
+
+def _save(result, path):
+    cache.atomic_write(path, lambda p: np.save(p, result))
+
+
+def test_a_committed_seed_is_copied_with_its_companions_instead_of_training(checkout):
+    np.save(cache.SEED_DIR / "m-abc.npy", np.full(3, 7.0))
+    (cache.SEED_DIR / "m-abc.json").write_text("{}")
+    (cache.SEED_DIR / "m-abd.npy").write_bytes(b"another key: never copied")
+    trained, train = _counting_trainer()
+    result, from_cache = cache.load_or_train(cache.cache_dir() / "m-abc.npy", np.load, train, _save)
+    assert from_cache and not trained and result.tolist() == [7.0] * 3
+    assert sorted(p.name for p in cache.cache_dir().iterdir()) == ["m-abc.json", "m-abc.npy"]
+    # no seed for this key: trained as before
+    result, from_cache = cache.load_or_train(cache.cache_dir() / "m-xyz.npy", np.load, train, _save)
+    assert not from_cache and trained == [1]
+
+
+def test_seeds_are_not_used_for_a_cache_folder_of_ones_own(checkout, tmp_path, monkeypatch):
+    np.save(cache.SEED_DIR / "m-abc.npy", np.full(3, 7.0))
+    own = tmp_path / "own"
+    monkeypatch.setenv("GRADCAM_CACHE", str(own))
+    trained, train = _counting_trainer()
+    result, from_cache = cache.load_or_train(cache.cache_dir() / "m-abc.npy", np.load, train, _save)
+    assert not from_cache and trained == [1] and cache.cache_dir() == own
+    # retrain=True ignores a seed as it ignores the cache
+    monkeypatch.delenv("GRADCAM_CACHE")
+    result, from_cache = cache.load_or_train(cache.cache_dir() / "m-abc.npy", np.load, train, _save,
+                                             retrain=True)
+    assert not from_cache and trained == [1, 1]
+
+
+def test_each_committed_keras_seed_is_named_by_the_key_of_its_recorded_config():
+    import json
+
+    seeds = sorted(cache.SEED_DIR.glob("*.keras"))
+    assert seeds, f"no seeds in {cache.SEED_DIR}"
+    for model in seeds:
+        recorded = json.loads(model.with_suffix(".json").read_text())["config"]
+        assert model.stem.rsplit("-", 1)[1] == cache.config_key(recorded), model.name

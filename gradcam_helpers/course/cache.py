@@ -13,12 +13,20 @@ from ..engine.adapters import adapter_class
 
 _REPOSITORY = Path(__file__).resolve().parents[2]  # gradcam_helpers/course/cache.py → the checkout
 
+#: Models the course trains, as the training code wrote them into ``.cache/`` (weights and their
+#: ``.json`` history), committed so that a fresh clone does not spend ~15 CPU-minutes retraining
+#: them (see ``data/README.md``). Used only for the default cache folder; a seed whose key no longer
+#: matches (other settings, data, version or thread count) is never picked: that model is trained.
+SEED_DIR = _REPOSITORY / "data" / "models"
+
 
 def cache_dir() -> Path:
     """Folder for cached models: ``$GRADCAM_CACHE`` if set, else ``.cache/`` at the repository root.
 
-    The default lives inside the checkout (git ignores it) so a fresh clone trains its own models
-    and CI really exercises training.
+    The default lives inside the checkout (git ignores it). A model missing there is first looked
+    for in :data:`SEED_DIR` (the committed copies of the course's trained models, same file name,
+    so the same training key) and copied in; otherwise it is trained. Training itself is tested on
+    small settings in ``tests/``; ``GRADCAM_CACHE`` set to an empty folder retrains everything.
     """
     path = Path(os.environ.get("GRADCAM_CACHE", _REPOSITORY / ".cache"))
     path.mkdir(parents=True, exist_ok=True)
@@ -91,6 +99,8 @@ def load_or_train(path: Path, load: Callable[[Path], Any], train: Callable[[], A
     (result, from_cache)
     """
     path = Path(path)
+    if not retrain and not path.exists():
+        _copy_seed(path)
     if not retrain and path.exists():
         try:
             return load(path), True
@@ -100,6 +110,22 @@ def load_or_train(path: Path, load: Callable[[Path], Any], train: Callable[[], A
     result = train()
     save(result, path)
     return result, False
+
+
+def _copy_seed(path: Path) -> bool:
+    """Copy the committed seed of ``path`` (and its companion files, e.g. the ``.json`` history)
+    into the default cache folder; False when there is none or the cache folder is another one."""
+    import shutil
+
+    if "GRADCAM_CACHE" in os.environ or path.parent.resolve() != (_REPOSITORY / ".cache").resolve():
+        return False
+    seed = SEED_DIR / path.name
+    if not seed.is_file():
+        return False
+    companions = [f for f in SEED_DIR.glob(path.stem + ".*") if f.name != seed.name]
+    for source in companions + [seed]:  # companions first: the model file last, as save_* write
+        atomic_write(path.parent / source.name, lambda tmp, s=source: shutil.copyfile(s, tmp))
+    return True
 
 
 # Keras models are cached as a .keras file with a .json history beside it
