@@ -232,8 +232,10 @@ def test_lesson_runs_in_jupyterlab_and_the_explorer_reacts(lab, driver):
     box = driver.find_element(By.CSS_SELECTOR, ".gradcam-explorer")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
     state = _wait(driver, EXPLORER.replace("return {", "const s = {").replace(
-        "text: box.innerText};", "text: box.innerText}; return s.loaded.every(Boolean) ? s : null;"),
-        60, "the explorer's pictures to load")
+        "text: box.innerText};", "text: box.innerText}; "
+        # innerText is '' until the scrolled-to cell is laid out (JupyterLab skips off-screen cells)
+        "return (s.loaded.every(Boolean) && s.text.trim()) ? s : null;"),
+        60, "the explorer's pictures to load and its labels to be laid out")
     assert state["sliders"] >= 2 and state["selects"] >= 3, state
     assert len(state["images"]) == 2
     for label in ("画像", "クラス", "層", "手法", "重ね具合", "予測"):
