@@ -20,6 +20,17 @@ def framework(request) -> str:
     return request.param
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test, restored after: tiny models run fastest so, and on a busy
+    shared CPU two threads wait on each other at every tiny op."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------- a GAP CNN on 20 × 20 grey images
 
 

@@ -94,17 +94,6 @@ def _check_table(bench, results, expected_rows):
     return goal_rows
 
 
-@pytest.fixture
-def one_torch_thread():
-    """One thread: on a busy shared CPU, two threads wait on each other at every tiny op."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 def test_torch_case_runs_and_tabulates(bench, one_torch_thread):
     case = bench.Case("torch", "tiny torch", _tiny_torch, "layer4", size=32)
