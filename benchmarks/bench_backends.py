@@ -45,7 +45,7 @@ import numpy as np
 config = json.loads(os.environ["BENCH_BACKENDS_CONFIG"])
 sys.path.insert(0, config["benchmarks"])
 import keras
-from bench_cam import paired_ratio, time_rounds
+from _common import paired_ratio, time_rounds
 from gradcam_helpers import Explainer
 
 backend = keras.config.backend()

@@ -12,8 +12,8 @@ inputs, 65 tokens) and a ViT-B/16-sized model (:func:`~gradcam_helpers.course.mo
 224 × 224, 197 tokens, 86 M parameters), at batch 1 and 8. The target is the last block's first
 norm, the engine's automatic choice.
 
-Variants, timed in shuffled rounds exactly as in ``bench_cam.py`` (whose timing code and table
-format this script reuses): ``forward`` (under ``no_grad``), ``forward+grad floor`` (one forward
+Variants, timed in shuffled rounds exactly as in ``bench_cam.py`` (whose timing code, in
+``_common.py``, and table format, in ``bench_speed.py``, this script reuses): ``forward`` (under ``no_grad``), ``forward+grad floor`` (one forward
 pass, autograd on only above the target, the gradient of the top class score to the target's
 output — the least work a gradient CAM needs), Grad-CAM through a reused ``Explainer``,
 ``explain()`` without one, and the attention maps (``attention``, ``rollout``: one forward pass
@@ -37,7 +37,8 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(HERE.parent))
 
-import bench_cam as bench  # noqa: E402  (the shared timing code and table format)
+import bench_speed as bench  # noqa: E402  (the cases, variants and table format)
+from _common import RESULTS, best_ratio, paired_ratio, time_rounds  # noqa: E402
 
 GOAL_GRADCAM_FLOOR = 1.1
 ATTENTION_METHODS = ("attention", "rollout")
@@ -81,11 +82,11 @@ def measure(case: bench.Case, batch: int, *, min_rounds: int = 3, max_rounds: in
     model = case.build()
     x = bench.make_input(case, batch, seed)
     load_before = os.getloadavg()[0]
-    timings = bench.time_rounds(variants(model, case.layer, x), min_rounds=min_rounds,
+    timings = time_rounds(variants(model, case.layer, x), min_rounds=min_rounds,
                                 max_rounds=max_rounds, budget_s=budget_s, warmup=warmup, seed=seed)
     result = bench.CaseResult(case.label, case.framework, batch, case.layer, timings,
                               load=(load_before, os.getloadavg()[0]))
-    result.rows = bench._rows(result)
+    result.rows = bench.case_rows(result)
     return result
 
 
@@ -94,8 +95,8 @@ def goals(results: Sequence[bench.CaseResult]) -> list[dict]:
     out = []
     for r in results:
         wall = r.timings.wall
-        value = bench.best_ratio(wall, "gradcam", bench.FLOOR)
-        median = bench.paired_ratio(wall, "gradcam", bench.FLOOR)
+        value = best_ratio(wall, "gradcam", bench.FLOOR)
+        median = paired_ratio(wall, "gradcam", bench.FLOOR)
         out.append({"goal": f"Grad-CAM ≤ {GOAL_GRADCAM_FLOOR:g}× the forward+grad floor",
                     "model": r.case, "batch": r.batch,
                     "measured": f"{value:.2f}× (median of rounds {median:.2f}×)", "value": value,
@@ -138,8 +139,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     text = report(results, meta)
     print(text)
     if not args.no_write:
-        bench.RESULTS.mkdir(exist_ok=True)
-        path = bench.RESULTS / f"vit-{meta['date']}.md"
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / f"vit-{meta['date']}.md"
         path.write_text(text, encoding="utf-8")
         print(f"written: {path.relative_to(HERE.parent)}")
     return text

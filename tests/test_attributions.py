@@ -98,15 +98,13 @@ def test_registry_names():
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 
-from test_cross_framework import keras_cnn, torch_twin  # noqa: E402  (the same twins)
-
 from gradcam_helpers import explain  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def twins():
-    km = keras_cnn()
-    tm = torch_twin(km)
+def twins(twin_cnns):
+    """The twin CNNs of tests/conftest.py (those of the map-equality tests) and three images."""
+    km, tm = twin_cnns
     xs = np.random.default_rng(5).random((3, 14, 14, 2)).astype("float32")
     return km, tm, xs
 

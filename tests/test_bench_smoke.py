@@ -1,5 +1,6 @@
-"""Smoke test of benchmarks/bench_cam.py: its measurement runs end to end on tiny models, so the
-script cannot rot silently. Speed itself is not tested here (run `make bench` for that)."""
+"""Smoke test of benchmarks/bench_cam.py and the measurements it runs (bench_speed.py,
+bench_scorecam.py): they run end to end on tiny models, so the scripts cannot rot silently. Speed
+itself is not tested here (run `make bench` for that)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,20 @@ from _benchmarks import loaded
 
 @pytest.fixture(scope="module")
 def bench():
+    """The speed measurement: floors, engine methods, naive recipes, the table and goals."""
+    with loaded("bench_speed.py", "bench_speed") as module:
+        yield module
+
+
+@pytest.fixture(scope="module")
+def scorecam():
+    with loaded("bench_scorecam.py", "bench_scorecam") as module:
+        yield module
+
+
+@pytest.fixture(scope="module")
+def runner():
+    """bench_cam.py, which runs both and writes the report (``make bench``)."""
     with loaded("bench_cam.py", "bench_cam") as module:
         yield module
 
@@ -79,17 +94,6 @@ def _check_table(bench, results, expected_rows):
     return goal_rows
 
 
-@pytest.fixture
-def one_torch_thread():
-    """One thread: on a busy shared CPU, two threads wait on each other at every tiny op."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 def test_torch_case_runs_and_tabulates(bench, one_torch_thread):
     case = bench.Case("torch", "tiny torch", _tiny_torch, "layer4", size=32)
@@ -127,7 +131,7 @@ def test_method_lists_come_from_the_registry(bench):
     assert "eigencam" in bench.OTHER_METHODS
 
 
-def test_scorecam_comparison_runs_and_reports(bench, one_torch_thread):
+def test_scorecam_comparison_runs_and_reports(scorecam, one_torch_thread):
     import torch
 
     from gradcam_helpers.course.models.torch_resnet import resnet18
@@ -135,17 +139,17 @@ def test_scorecam_comparison_runs_and_reports(bench, one_torch_thread):
     torch.manual_seed(0)
     model = resnet18(num_classes=5, width=4).eval()
     x = torch.rand(1, 3, 96, 96)  # layer4: 3 × 3
-    result = bench.measure_scorecam("tiny", model, "layer4", x, rounds=1)
-    assert set(result["wall_seconds"]) == {bench.SC_EXACT, bench.SC_EXACT_SOFTMAX, bench.SC_EAGER,
-                                           bench.SC_PREVIOUS, bench.SC_PGC, bench.SC_TOPK}
+    result = scorecam.measure_scorecam("tiny", model, "layer4", x, rounds=1)
+    assert set(result["wall_seconds"]) == {scorecam.SC_EXACT, scorecam.SC_EXACT_SOFTMAX, scorecam.SC_EAGER,
+                                           scorecam.SC_PREVIOUS, scorecam.SC_PGC, scorecam.SC_TOPK}
     assert result["channels"] == 32 and result["top_k"] == 8
     assert result["exact_vs_previous"] <= 1e-5  # exact means exact
     assert result["exact_vs_eager"] <= 1e-5  # the model's inference copy changes nothing
     assert result["softmax_vs_pgc_correlation"] > 0.95
     assert all(v[0] > 0 for v in result["wall_seconds"].values())
-    goals = bench.scorecam_goals(result)
+    goals = scorecam.scorecam_goals(result)
     assert [g["goal"].split()[0] for g in goals] == ["Score-CAM"] * 3 and goals[0]["met"]
-    lines = bench.scorecam_markdown([result])
+    lines = scorecam.scorecam_markdown([result])
     assert sum(line.startswith("| tiny |") for line in lines) == 6
 
 
@@ -203,9 +207,9 @@ def test_explain_goal_compares_with_the_reused_explainer(bench):
     assert goal["met"] is True and goal["noisy"] is True  # median of rounds 1.2 > 1.15
 
 
-def test_cli_rejects_unknown_framework(bench):
+def test_cli_rejects_unknown_framework(runner):
     with pytest.raises(SystemExit):
-        bench.main(["--only", "jax"])
+        runner.main(["--only", "jax"])
 
 
 def test_pixel_attributions_get_rows(bench, one_torch_thread):

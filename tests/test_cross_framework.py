@@ -17,39 +17,10 @@ from gradcam_helpers.engine.registry import method_names  # noqa: E402
 ALL_METHODS = [m for m in method_names() if m not in method_names(kind="attention")]
 
 
-def keras_cnn():
-    keras.utils.set_random_seed(3)
-    inp = keras.Input((14, 14, 2))
-    x = keras.layers.Conv2D(5, 3, activation="relu", name="conv1")(inp)
-    x = keras.layers.MaxPooling2D(name="pool")(x)
-    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv2")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    out = keras.layers.Dense(4, activation="softmax", name="fc")(x)
-    return keras.Model(inp, out)
-
-
-def torch_twin(km):
-    """The Keras model's twin in PyTorch, weights ported (HWIO → OIHW, (in, out) → (out, in))."""
-    nn = torch.nn
-    conv1, conv2 = nn.Conv2d(2, 5, 3), nn.Conv2d(5, 6, 3)
-    fc = nn.Linear(6, 4)
-    with torch.no_grad():
-        for tconv, name in ((conv1, "conv1"), (conv2, "conv2")):
-            kernel, bias = km.get_layer(name).get_weights()
-            tconv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1)))
-            tconv.bias.copy_(torch.from_numpy(bias))
-        kernel, bias = km.get_layer("fc").get_weights()
-        fc.weight.copy_(torch.from_numpy(kernel.T))
-        fc.bias.copy_(torch.from_numpy(bias))
-    return nn.Sequential(conv1, nn.ReLU(), nn.MaxPool2d(2), conv2, nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc, nn.Softmax(dim=1))
-
-
 @pytest.fixture(scope="module")
-def pair():
-    km = keras_cnn()
-    x = np.random.default_rng(0).random((6, 14, 14, 2)).astype("float32")
-    return km, torch_twin(km), x
+def pair(twin_cnns, twin_images):
+    """The twin CNNs of tests/conftest.py and six images."""
+    return (*twin_cnns, twin_images)
 
 
 @pytest.mark.parametrize("method", ALL_METHODS)
@@ -91,7 +62,7 @@ def test_adapter_logits_are_the_scores_before_softmax_in_both_frameworks(pair):
     np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), km.predict(x, verbose=0), atol=1e-5)
 
 
-def test_adapter_weighted_layers_walk_the_same_layers_in_both_frameworks(pair):
+def test_adapter_weighted_layers_walk_the_same_layers_in_both_frameworks(pair, torch_twin):
     """``Adapter.weighted_layers``: the layers with weights, input first, the same three in both
     frameworks; writing a weight through the adapter changes the model (and only that weight)."""
     from gradcam_helpers import Explainer
@@ -149,7 +120,6 @@ def hand_torch():
     return nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc)
 
 
-@pytest.mark.parametrize("framework", ["keras", "torch"])
 @pytest.mark.parametrize("target", [0, 1])
 def test_hand_computed_maps(framework, target):
     if framework == "keras":

@@ -17,16 +17,6 @@ GRADIENT_METHODS = method_names(needs="gradients", kind="cam")
 FAST_METHODS = [m for m in method_names(kind="cam") if m not in method_names(needs="scores")]
 
 
-def gap_cnn(seed=0, classes=10):
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((20, 20, 1))
-    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv1")(inp)
-    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    out = keras.layers.Dense(classes, activation="softmax", name="dense")(x)
-    return keras.Model(inp, out)
-
-
 def flatten_cnn_layers():
     return [keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
             keras.layers.MaxPooling2D(name="pool"),
@@ -40,8 +30,9 @@ def images():
 
 
 @pytest.fixture(scope="module")
-def model():
-    return gap_cnn()
+def model(keras_gap_cnn):
+    """The GAP CNN of tests/conftest.py: conv1 → conv2 → gap → dense (softmax)."""
+    return keras_gap_cnn
 
 
 def test_cam_equals_gradcam_on_gap_network(model, images):

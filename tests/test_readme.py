@@ -99,3 +99,61 @@ def test_relative_links_resolve(lang):
         if not (ROOT / target.split("#")[0]).exists():
             broken.append(target)
     assert broken == [], f"{READMES[lang].name}: links to missing files {broken}"
+
+
+# ------------------------------------------------------------------ the package's module table
+
+PACKAGE = ROOT / "gradcam_helpers"
+PACKAGE_SECTION = re.compile(r"^## The helper package `gradcam_helpers`\n(.*?)(?=^## )", re.S | re.M)
+
+
+def module_table(text: str) -> list[str]:
+    """The paths (relative to ``gradcam_helpers/``) in the "module" column of README.en.md's table
+    of the package's layers. A name without a folder in a cell (``road.py`` after
+    ``evaluation/faithfulness.py``) is in the folder of the cell's first path."""
+    section = PACKAGE_SECTION.search(text)
+    assert section, "README.en.md has no '## The helper package `gradcam_helpers`' section"
+    paths = []
+    for line in section.group(1).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 3 or set(cells[1]) <= set("-: "):
+            continue
+        folder = ""
+        for name in INLINE.findall(cells[1]):
+            if "/" in name.rstrip("/"):
+                folder = name.rstrip("/").rsplit("/", 1)[0] + "/"
+                paths.append(name)
+            else:
+                paths.append(folder + name if name.endswith(".py") else name)
+    return paths
+
+
+def test_module_table_parser_on_a_known_answer():
+    text = ("## The helper package `gradcam_helpers`\n\n| layer | module | what |\n|---|---|---|\n"
+            "| **engine** | `engine/maps.py`, `targets.py` | x |\n| | `audit/` | y |\n"
+            "| **applications** | `widgets.py` | z |\n\n## Next\n| | `nope.py` | |\n")
+    assert module_table(text) == ["engine/maps.py", "engine/targets.py", "audit/", "widgets.py"]
+
+
+def test_module_table_matches_the_package_layout():
+    """Every path the table names exists, and every module of the package is in the table (by its
+    own path or by a folder the table names): a new or moved module fails here until it is listed."""
+    listed = module_table(_text("en"))
+    missing = [p for p in listed if not (PACKAGE / p).exists()]
+    assert missing == [], f"README.en.md's module table names paths that do not exist: {missing}"
+    folders = tuple(p for p in listed if p.endswith("/"))
+    modules = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+                     if p.name not in ("__init__.py", "__main__.py")
+                     and p.parent.name != "__pycache__")
+    unlisted = [m for m in modules if m not in listed and not m.startswith(folders)]
+    assert unlisted == [], f"modules missing from README.en.md's module table: {unlisted}"
+
+
+def test_the_flat_imports_are_all_named():
+    """Every name ``gradcam_helpers`` exports is named in README.en.md's package section."""
+    import gradcam_helpers
+
+    section = PACKAGE_SECTION.search(_text("en")).group(1)
+    named = set(INLINE.findall(section)) | set(re.findall(r"\b\w+\b", FENCE.findall(section)[0]))
+    missing = sorted(n for n in gradcam_helpers.__all__ if n != "__version__" and n not in named)
+    assert missing == [], f"exported by gradcam_helpers, not named in README.en.md: {missing}"

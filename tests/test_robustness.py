@@ -123,16 +123,13 @@ def test_bad_input_gets_a_clear_error():
 
 
 @pytest.mark.parametrize("method", ["gradcam", "saliency"])
-def test_the_same_value_for_a_keras_model_and_its_pytorch_twin(method):
-    pytest.importorskip("keras")
+def test_the_same_value_for_a_keras_model_and_its_pytorch_twin(method, twin_cnns, twin_images):
     torch = pytest.importorskip("torch")
-    from test_cross_framework import keras_cnn, torch_twin  # the twins of the map-equality tests
 
     from gradcam_helpers import explain
 
-    km = keras_cnn()
-    tm = torch_twin(km)
-    x = np.random.default_rng(0).random((6, 14, 14, 2)).astype(np.float32)
+    km, tm = twin_cnns  # the twins of the map-equality tests (tests/conftest.py)
+    x = twin_images
     targets = explain(km, x, method).targets             # each image's top class, kept fixed
     k = max_sensitivity(lambda im: explain(km, im, method, target=targets).maps, x, radius=0.05,
                         samples=4, seed=1)

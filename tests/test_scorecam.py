@@ -1,6 +1,6 @@
 """Score-CAM: exact (the same maps as the engine's previous implementation, to 1e-5) with less work.
 
-The previous implementation lives once, in benchmarks/bench_cam.py (``scorecam_previous``), where
+The previous implementation lives once, in benchmarks/bench_scorecam.py (``scorecam_previous``), where
 the benchmark times it too; this test loads it from there.
 """
 import os
@@ -19,7 +19,7 @@ from gradcam_helpers import Explainer  # noqa: E402
 
 @pytest.fixture(scope="module")
 def bench():
-    with loaded("bench_cam.py", "bench_cam_sc") as module:
+    with loaded("bench_scorecam.py", "bench_scorecam_sc") as module:
         yield module
 
 

@@ -12,12 +12,8 @@ from gradcam_helpers.course.models import torch_resnet as tr  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread is fastest and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread):
+    """These models are tiny: one thread is fastest and immune to a busy machine (tests/conftest.py)."""
 
 
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

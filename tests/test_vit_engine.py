@@ -252,6 +252,37 @@ def test_a_model_without_capturable_attention_says_why():
         explain(model, np.zeros((1, 8, 8, 3), np.float32), "attention")
 
 
+class SilentAttention(ExposingAttention):
+    """Declares ``attention_weights`` but never sets it."""
+
+    def forward(self, x):
+        return self.qkv(x)[..., :x.shape[-1]]
+
+
+class SilentKerasAttention(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.attention_weights = None
+
+    def call(self, x):
+        return x
+
+
+def test_an_attention_weights_attribute_left_none_says_what_to_set_in_both_frameworks():
+    model = HandViT()
+    model.attn = SilentAttention(8)
+    with pytest.raises(ValueError, match=r"module SilentAttention has an attention_weights attribute "
+                       r"but it is None after its forward: .*\(N, heads, T, T\).* in forward\(\)"):
+        explain(model, torch.rand(1, 3, 16, 16), "attention")
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Reshape((16, 12))(keras.layers.Conv2D(12, 2, strides=2)(inp))
+    x = SilentKerasAttention(name="silent")(keras.layers.LayerNormalization()(x))
+    kmodel = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(x)))
+    with pytest.raises(ValueError, match=r"layer 'silent' has an attention_weights attribute "
+                       r"but it is None after its call: .*\(N, heads, T, T\).* in call\(\)"):
+        explain(kmodel, np.zeros((1, 8, 8, 3), np.float32), "attention")
+
+
 def test_tokens_to_grid_setting_and_its_error(twins, batch):
     km, tm = twins
     same = explain(tm, batch[1], tokens_to_grid=(4, 4)).raw

@@ -19,15 +19,9 @@ NAMES = [f"class-{c}" for c in range(10)]
 
 
 @pytest.fixture(scope="module")
-def keras_model():
-    keras = pytest.importorskip("keras")
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((20, 20, 1))
-    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv1")(inp)
-    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    out = keras.layers.Dense(10, activation="softmax", name="dense")(x)
-    return keras.Model(inp, out)
+def keras_model(keras_gap_cnn):
+    """The GAP CNN of tests/conftest.py: conv1 → conv2 → gap → dense (softmax, ten classes)."""
+    return keras_gap_cnn
 
 
 @pytest.fixture(scope="module")

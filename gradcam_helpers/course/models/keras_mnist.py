@@ -345,8 +345,7 @@ def _train(model, config: dict, x_fit, y_fit, x_val, y_val, verbose: bool) -> di
     import keras
 
     rng = np.random.default_rng(config["seed"] + 1)
-    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [],
-                                       "val_accuracy": [], "seconds": []}
+    history = new_history()
     uses_canvas = bool(config.get("canvas"))
     if uses_canvas:
         history["canvas_loss"] = []
@@ -355,20 +354,46 @@ def _train(model, config: dict, x_fit, y_fit, x_val, y_val, verbose: bool) -> di
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
         y_fit, y_val = _one_hot(y_fit), _one_hot(y_val)
     bs = config["batch_size"]
-    for epoch in range(config["epochs"]):
-        start = time.perf_counter()
+
+    def fit_epoch(epoch: int):
         order = rng.permutation(len(x_fit))
         fit = model.fit(x_fit[order], y_fit[order], batch_size=bs, epochs=1, shuffle=False,
                         verbose=0)
-        if uses_canvas:
-            canvases = _canvases(x_fit, np.argmax(y_fit, axis=1), config, epoch)
-            loss_c = float("nan")
-            if canvases is not None:
-                xc, tc = canvases
-                order_c = rng.permutation(len(xc))
-                loss_c = float(model.fit(xc[order_c], tc[order_c], batch_size=bs, epochs=1,
-                                         shuffle=False, verbose=0).history["loss"][-1])
-            history["canvas_loss"].append(loss_c)
+        if not uses_canvas:
+            return fit, {}
+        canvases = _canvases(x_fit, np.argmax(y_fit, axis=1), config, epoch)
+        loss_c = float("nan")
+        if canvases is not None:
+            xc, tc = canvases
+            order_c = rng.permutation(len(xc))
+            loss_c = float(model.fit(xc[order_c], tc[order_c], batch_size=bs, epochs=1,
+                                     shuffle=False, verbose=0).history["loss"][-1])
+        return fit, {"canvas_loss": loss_c}
+
+    fit_epochs(model, config["epochs"], fit_epoch, x_val, y_val, history, verbose)
+    if uses_canvas:
+        _compile(model, config["learning_rate"])
+    return history
+
+
+def new_history() -> dict[str, list[float]]:
+    """The empty per-epoch history every Keras model of the course records."""
+    return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "seconds": []}
+
+
+def fit_epochs(model, epochs: int, fit_epoch: Callable[[int], tuple[Any, dict[str, float]]],
+               x_val, y_val, history: dict[str, list[float]], verbose: bool) -> None:
+    """The course's Keras epoch loop: ``fit_epoch(epoch)`` trains one epoch and returns the Keras
+    ``History`` of its main fit and extra values for this epoch (e.g. ``{"canvas_loss": …}``,
+    NaN when there is none); then the model is evaluated on ``(x_val, y_val)`` and ``history``
+    gets loss, accuracy, val_loss, val_accuracy, the seconds of the epoch and each extra value
+    (appended to ``history[name]``, which must exist). With ``verbose``, one line per epoch.
+    """
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        fit, extras = fit_epoch(epoch)
+        for name, value in extras.items():
+            history[name].append(value)
         val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=256, verbose=0)
         history["loss"].append(float(fit.history["loss"][-1]))
         history["accuracy"].append(float(fit.history["accuracy"][-1]))
@@ -376,12 +401,8 @@ def _train(model, config: dict, x_fit, y_fit, x_val, y_val, verbose: bool) -> di
         history["val_accuracy"].append(float(val_acc))
         history["seconds"].append(time.perf_counter() - start)
         if verbose:
-            extra = ""
-            if uses_canvas and not np.isnan(history["canvas_loss"][-1]):
-                extra = f" | canvas loss {history['canvas_loss'][-1]:.3f}"
-            print(f"epoch {epoch + 1:2d}/{config['epochs']} | loss {history['loss'][-1]:.3f} | "
+            extra = "".join(f" | {name.replace('_', ' ')} {value:.3f}"
+                            for name, value in extras.items() if not np.isnan(value))
+            print(f"epoch {epoch + 1:2d}/{epochs} | loss {history['loss'][-1]:.3f} | "
                   f"acc {history['accuracy'][-1]:.3f} | val_acc {val_acc:.3f}{extra} | "
                   f"{history['seconds'][-1]:.1f} s", flush=True)
-    if uses_canvas:
-        _compile(model, config["learning_rate"])
-    return history

@@ -21,12 +21,11 @@ Keras is imported inside the functions; the two small custom layers are made (an
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from .keras_mnist import TrainedModel, load_or_train_keras
+from .keras_mnist import TrainedModel, fit_epochs, load_or_train_keras, new_history
 
 #: Bump when the builder or the trainer changes so that old cached files are not used any more.
 VIT_VERSION = 1
@@ -194,29 +193,20 @@ def get_tiny_vit(data=None, *, image_size: int = 40, patch: int = 5, dim: int = 
                       metrics=["accuracy"])
         val = make_localization_set(data.x_test, data.y_test, config["val_canvases"],
                                     canvas=config["image_size"], seed=config["seed"] + 10_000)
-        history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [],
-                                           "val_accuracy": [], "seconds": []}
+        history = new_history()
         if verbose:
             print(f"学習します / training tiny_vit: {config['train_canvases']:,} canvases per epoch "
                   f"({config['data']['source']}), validation {config['val_canvases']:,}, "
                   f"{config['epochs']} epochs")
-        for epoch in range(config["epochs"]):
-            start = time.perf_counter()
+
+        def fit_epoch(epoch: int):
             fit = make_localization_set(data.x_train, data.y_train, config["train_canvases"],
                                         canvas=config["image_size"],
                                         seed=config["seed"] * 1000 + epoch)
-            out = model.fit(fit.images, fit.labels, batch_size=config["batch_size"], epochs=1,
-                            shuffle=False, verbose=0)
-            val_loss, val_acc = model.evaluate(val.images, val.labels, batch_size=256, verbose=0)
-            history["loss"].append(float(out.history["loss"][-1]))
-            history["accuracy"].append(float(out.history["accuracy"][-1]))
-            history["val_loss"].append(float(val_loss))
-            history["val_accuracy"].append(float(val_acc))
-            history["seconds"].append(time.perf_counter() - start)
-            if verbose:
-                print(f"epoch {epoch + 1:2d}/{config['epochs']} | loss {history['loss'][-1]:.3f} | "
-                      f"acc {history['accuracy'][-1]:.3f} | val_acc {val_acc:.3f} | "
-                      f"{history['seconds'][-1]:.1f} s", flush=True)
+            return model.fit(fit.images, fit.labels, batch_size=config["batch_size"], epochs=1,
+                             shuffle=False, verbose=0), {}
+
+        fit_epochs(model, config["epochs"], fit_epoch, val.images, val.labels, history, verbose)
         return model, history
 
     custom_layers()  # registered before a cached file is read

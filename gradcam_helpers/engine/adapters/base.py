@@ -690,3 +690,23 @@ def attention_message(unit: str) -> str:
             "in its call. Attention computed inside a fused kernel (F.scaled_dot_product_attention, "
             "timm's fused_attn) never forms the weights: store them in the attention "
             f"{unit} as self.attention_weights, or use a gradient method such as method='gradcam'")
+
+
+def exposed_attention_weights(layer: Any, name: str, unit: str) -> Any:
+    """The ``attention_weights`` a layer/module set in its call, read right after that call.
+
+    ``name`` names the layer in the error; ``unit`` is ``"layer"`` (Keras, read after ``call()``)
+    or ``"module"`` (torch, read after ``forward()``). The same rule and message in both frameworks.
+
+    Raises
+    ------
+    ValueError
+        When the attribute exists but is still None after the call, saying what to set.
+    """
+    weights = getattr(layer, "attention_weights", None)
+    if weights is None:
+        method = "call" if unit == "layer" else "forward"
+        raise ValueError(f"{unit} {name} has an attention_weights attribute but it is None after "
+                         f"its {method}: set it to the (N, heads, T, T) softmax weights in "
+                         f"{method}()")
+    return weights

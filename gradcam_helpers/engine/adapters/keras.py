@@ -38,6 +38,7 @@ from .base import (
     check_batch,
     check_finite,
     describe_candidates,
+    exposed_attention_weights,
     guided_backprop_message,
     single_input_message,
 )
@@ -443,12 +444,7 @@ class KerasAdapter(Adapter):
             def wrap(original):
                 def call(*args, **kwargs):
                     out = original(*args, **kwargs)
-                    weights = getattr(layer, "attention_weights", None)
-                    if weights is None:
-                        raise ValueError(f"layer {layer.name!r} has an attention_weights attribute "
-                                         "but it is None after its call: set it to the (N, heads, "
-                                         "T, T) softmax weights in call()")
-                    records.append(weights)
+                    records.append(exposed_attention_weights(layer, repr(layer.name), "layer"))
                     return out
                 return call
             return wrap

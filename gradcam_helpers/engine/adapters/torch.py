@@ -36,6 +36,7 @@ from .base import (
     check_batch,
     check_finite,
     describe_candidates,
+    exposed_attention_weights,
     guided_backprop_message,
     several_outputs_message,
     single_input_message,
@@ -411,12 +412,7 @@ class TorchAdapter(Adapter):
                 if not asked.get(id(module), True):
                     return output[0], None
                 return None
-            weights = getattr(module, "attention_weights", None)
-            if weights is None:
-                raise ValueError(f"module {type(module).__name__} has an attention_weights attribute "
-                                 "but it is None after its forward: set it to the (N, heads, T, T) "
-                                 "softmax weights in forward()")
-            records.append(weights)
+            records.append(exposed_attention_weights(module, type(module).__name__, "module"))
             return None
 
         store: dict[str, Any] = {}
