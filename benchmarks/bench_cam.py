@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "the channels, for a busy machine)")
     parser.add_argument("--scorecam-rounds", type=int, default=1, help="rounds of the comparison")
     parser.add_argument("--no-photo", action="store_true",
-                        help="leave the pretrained EfficientNet-Lite0 out of the Score-CAM comparison")
+                        help="leave the trained networks (EfficientNet-Lite0, lesson 06 ResNet) out of the Score-CAM comparison")
     parser.add_argument("--methods", help="comma-separated engine methods to time (default: every "
                                           "method of the registry)")
     parser.add_argument("--models", help="only the models whose label contains this text, e.g. 50")

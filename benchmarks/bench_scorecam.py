@@ -234,8 +234,9 @@ NOTES_SCORECAM = [
 def scorecam_cases(size: int, width: int, photo: bool) -> list[tuple[str, Callable[[], Any], str, Callable]]:
     """(label, build, layer, make_input) for the Score-CAM comparison: random ResNet-18 and
     ResNet-50 (``width`` channels in layer1; 64 is the real one) on a random image of ``size``²,
-    and, with ``photo``, the pretrained EfficientNet-Lite0 on a real photo (a trained network:
-    many channels are zero everywhere)."""
+    and, with ``photo``, two trained networks, where many channels are zero everywhere: the
+    pretrained EfficientNet-Lite0 on a real photo and lesson 06's X-ray ResNet-18 on one of its
+    synthetic X-rays."""
     import torch
 
     from gradcam_helpers.course.models.torch_resnet import resnet18, resnet50
@@ -259,4 +260,31 @@ def scorecam_cases(size: int, width: int, photo: bool) -> list[tuple[str, Callab
         cases.append(("EfficientNet-Lite0 (torch, pretrained), photo 'chelsea'",
                       lambda: pretrained.efficientnet_lite0("torch"), "_head_act",
                       lambda: pretrained.preprocess(pretrained.photos(["chelsea"]), "torch")))
+        cases.append(("lesson 06 X-ray ResNet-18 (torch, trained), synthetic X-ray",
+                      lesson06_resnet, "layer4", lesson06_xray))
     return cases
+
+
+def _lesson06_data():
+    from gradcam_helpers.course.xray import load_xray_dataset
+
+    # lesson 06's settings (IMAGE_SIZE 96, N_TRAIN 1000, N_TEST 400): the same data fingerprint, so
+    # the model comes from the cache (or its committed seed) exactly as the lesson trained it
+    return (load_xray_dataset("synthetic", split="train", n=1000, size=96),
+            load_xray_dataset("synthetic", split="test", n=400, size=96))
+
+
+def lesson06_resnet():
+    """Lesson 06's trained X-ray ResNet-18 (default training config), from the model cache."""
+    from gradcam_helpers.course.models.torch_resnet import train_xray_resnet
+
+    return train_xray_resnet(_lesson06_data()[0], progress=False).eval()
+
+
+def lesson06_xray():
+    """The first test X-ray of lesson 06 (a pneumonia case when there is one), (1, 1, 96, 96)."""
+    import torch
+
+    test = _lesson06_data()[1]
+    first = int(np.argmax(test.labels == 1)) if (test.labels == 1).any() else 0
+    return torch.from_numpy(test.images[first:first + 1])
