@@ -82,6 +82,7 @@ LESSONS = {
     "13": Lesson("13_vision_transformer.ipynb", ("tokens_to_grid", "rollout_step")),
     "14": Lesson("14_global_explanations.ipynb", ("grouped_permutation_importance", "ice_and_pd"),
                  needs=("sklearn",)),
+    "15": Lesson("15_segmentation_detection.ipynb", ("other_class_map", "box_iou", "energy_outside")),
 }
 
 # (lesson, exercise, body that replaces the solution, a phrase the checker's message must contain
@@ -337,6 +338,36 @@ WRONG_BODIES = [
      "ice = np.empty((len(X), len(grid)))\nfor k, v in enumerate(grid):\n"
      "    c = X.copy()\n    c[:, feature] = v\n    ice[:, k] = predict(c)\n"
      "return ice, ice.mean(axis=1)", None),
+    # lesson 15: the positive class's map, no ReLU, the sign flipped after the ReLU
+    ("15", "other_class_map", "return np.maximum(activations @ gradients.mean(axis=(0, 1)), 0)",
+     "陽性のクラス"),
+    ("15", "other_class_map", "return activations @ -gradients.mean(axis=(0, 1))", "ReLU"),
+    ("15", "other_class_map", "return -np.maximum(activations @ gradients.mean(axis=(0, 1)), 0)",
+     "ReLU の後で符号"),
+    ("15", "other_class_map", "return np.maximum(activations @ -gradients.sum(axis=(0, 1)), 0)", None),
+    # the intersection counted twice, inclusive ends, negative overlaps multiplied, the smaller area
+    ("15", "box_iou", "iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0)\n"
+                      "ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0)\n"
+                      "return iw * ih / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]))",
+     "2 回数えて"),
+    ("15", "box_iou", "iw = max(min(a[2], b[2]) - max(a[0], b[0]) + 1, 0)\n"
+                      "ih = max(min(a[3], b[3]) - max(a[1], b[1]) + 1, 0)\n"
+                      "area = lambda c: (c[2] - c[0] + 1) * (c[3] - c[1] + 1)\n"
+                      "return iw * ih / (area(a) + area(b) - iw * ih)", "終端を含めて"),
+    ("15", "box_iou", "iw = min(a[2], b[2]) - max(a[0], b[0])\n"
+                      "ih = min(a[3], b[3]) - max(a[1], b[1])\n"
+                      "area = lambda c: (c[2] - c[0]) * (c[3] - c[1])\n"
+                      "return iw * ih / (area(a) + area(b) - iw * ih)", "離れた箱"),
+    ("15", "box_iou", "iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0)\n"
+                      "ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0)\n"
+                      "return iw * ih / min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))",
+     "小さい方"),
+    # the share inside, the share of pixels, no guard for an all-zero map, the mean outside
+    ("15", "energy_outside", "return float(cam[region].sum() / cam.sum()) if cam.sum() > 0 else 0.0",
+     "中"),
+    ("15", "energy_outside", "return float((~region).mean())", "画素の数"),
+    ("15", "energy_outside", "return float(cam[~region].sum() / cam.sum())", "NaN"),
+    ("15", "energy_outside", "return float(cam[~region].mean())", None),
 ] + [
     # lesson 10: every slip the checker knows gets its reason
     ("10", f"answer_{qid}", f"answer_{qid} = {wrong!r}", f"不正解です。{why}")

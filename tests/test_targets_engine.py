@@ -374,6 +374,40 @@ def test_the_target_is_fixed_from_the_original_images_and_batches_do_not_matter(
     np.testing.assert_allclose(t_split.raw, whole.raw, rtol=1e-5, atol=1e-6)
 
 
+def test_values_given_per_image_follow_the_batches(twins):
+    """A region, a reference box or a class given one per image is split with the batch: five
+    images in batches of two give what one batch gives, and each image gets its own value."""
+    from gradcam_helpers import Explainer
+
+    x = images(5, seed=5)
+    regions = np.zeros((5, SIZE, SIZE), bool)
+    for i in range(5):
+        regions[i, i:i + 2, 1:7] = True                    # a different region in every image
+    references = np.where(np.arange(5)[:, None] % 2 == 0, BOXES[0], BOXES[1])
+    cases = [("segmenter", SegmentationScore(0, mask=regions)),
+             ("detector", BoxScore(reference=references)),
+             ("multilabel", LabelLogit([0, 1, 2, 1, 0]))]
+    for name, target in cases:
+        km, tm, k_layer, t_layer = twins[name]
+        whole = Explainer(km, k_layer, batch_size=32)(x, "gradcam", target)
+        split = Explainer(km, k_layer, batch_size=2)(x, "gradcam", target)
+        np.testing.assert_allclose(split.raw, whole.raw, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(split.scores, whole.scores, rtol=1e-6, err_msg=name)
+        t_split = Explainer(tm, t_layer, batch_size=2)(nchw(x), "gradcam", target)
+        np.testing.assert_allclose(t_split.scores, whole.scores, rtol=1e-5, atol=1e-6, err_msg=name)
+    # each image's own region: the summed logit over region i, worked out by hand
+    km = twins["segmenter"][0]
+    out = np.asarray(km.predict(x, verbose=0))[..., 0]
+    split = Explainer(km, "relu", batch_size=2)(x, "gradcam", SegmentationScore(0, mask=regions))
+    np.testing.assert_allclose(split.scores, (out * regions).sum(axis=(1, 2)), rtol=1e-5)
+    # the reference chosen per image: box 0 for even images, box 1 for odd ones
+    split = Explainer(twins["detector"][0], "relu", batch_size=2)(x, "gradcam",
+                                                                  BoxScore(reference=references))
+    np.testing.assert_array_equal(split.extras["target"]["box"], [0, 1, 0, 1, 0])
+    with pytest.raises(ValueError, match="4 entries, one per image, but there are 5 images"):
+        Explainer(km, "relu", batch_size=2)(x, "gradcam", SegmentationScore(0, mask=regions[:4]))
+
+
 # ------------------------------------------------------------------------------------------------
 # Keras on every backend: a bound target runs eagerly (its choices are constants), on each backend
 

@@ -164,7 +164,7 @@ class Explainer:
             if chosen is None:
                 parts.append(spec.run(spec, self._job(x[chunk], select(target, chunk)), bound))
             else:
-                part, info = self._run_target(spec, bound, chosen, x[chunk])
+                part, info = self._run_target(spec, bound, chosen.for_images(chunk, n), x[chunk])
                 parts.append(part)
                 infos.append(info)
         result = _concatenate(parts)

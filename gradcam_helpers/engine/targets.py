@@ -71,6 +71,7 @@ operations for its framework (:class:`TargetOps`).
 from __future__ import annotations
 
 import abc
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
@@ -374,9 +375,38 @@ class Target(abc.ABC):
             fits), or a requested class, region or box does not exist.
         """
 
+    #: the attributes that may hold one value per image, with the number of dimensions of one
+    #: image's value (an int: 0; a box: 1; a mask: 2); :meth:`for_images` slices them
+    per_image: dict[str, int] = {}
+
     def cam_columns(self, bound: Bound) -> tuple[np.ndarray, np.ndarray]:
         """(column of the dense layer's weights, sign) per image, for CAM."""
         raise ValueError(_cam_message(self))
+
+    def for_images(self, part: slice, n: int) -> "Target":
+        """This target for the images ``part`` of a call on ``n`` images: the values given one per
+        image (:attr:`per_image`) are sliced, the others kept. The pipeline binds a target to one
+        batch at a time, so a region, reference box or class per image must follow the batch.
+
+        Raises
+        ------
+        ValueError
+            When a per-image value has another number of entries than there are images.
+        """
+        clone = copy.copy(self)
+        for name, single in self.per_image.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            values = np.asarray(value)
+            if values.ndim != single + 1:
+                continue                      # one value for every image
+            if len(values) != n:
+                raise ValueError(f"{type(self).__name__}: {name} has {len(values)} entries, one per "
+                                 f"image, but there are {n} images: pass one per image, or one "
+                                 f"value for all of them")
+            setattr(clone, name, values[part])
+        return clone
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
@@ -540,6 +570,7 @@ class LabelLogit(Target):
     """
 
     cam_applies = True
+    per_image = {"index": 0}
 
     def __init__(self, index: int | Sequence[int] | None = None, probability: bool = False):
         self.index = index
@@ -575,6 +606,8 @@ class SegmentationScore(Target):
     Output (N, C, h, w) in PyTorch, (N, h, w, C) in Keras. A region without pixels raises (the
     gradient of an empty sum is zero: there would be nothing to explain).
     """
+
+    per_image = {"mask": 2}
 
     def __init__(self, index: int = 0, mask: np.ndarray | None = None, reduce: str = "sum",
                  rule: str | None = None):
@@ -658,6 +691,8 @@ class BoxScore(Target):
     The chosen box's IoU with the reference, on the original image, is in ``info["iou"]``: check
     it when a reference may have no detection.
     """
+
+    per_image = {"box": 0, "index": 0, "reference": 1}
 
     def __init__(self, box: int | Sequence[int] | None = None, index: int | Sequence[int] | None = None,
                  reference: np.ndarray | Sequence[float] | None = None, iou: bool = False,
